@@ -1,0 +1,58 @@
+//! The command line, parsed by clap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Publishes a directory of news entries as RSS 2.0 and Atom 1.0 feeds.
+#[derive(Debug, Parser)]
+#[command(name = "vestnik", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the feeds over HTTP.
+    Serve(ServeArgs),
+    /// Report every problem in the data directory; exit 1 if there is any.
+    Check {
+        /// The data directory.
+        #[arg(default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+/// Options of `vestnik serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The data directory.
+    #[arg(default_value = "data")]
+    pub data: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "VESTNIK_ADDR")]
+    pub addr: SocketAddr,
+    /// Seconds a client may take to send a request's headers, and may stay idle
+    /// on a keep-alive connection before the next request.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Largest request head in bytes (request line plus headers).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+    /// Most connections served at once; further ones wait in the kernel backlog.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Per-client-IP limit in requests per second; 0 turns it off.
+    #[arg(long, default_value_t = 0)]
+    pub rate_limit: u32,
+    /// Burst allowed above the per-client rate.
+    #[arg(long, default_value_t = 20)]
+    pub rate_burst: u32,
+    /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace: u64,
+}

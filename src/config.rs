@@ -1,0 +1,295 @@
+//! `site.toml`: the raw serde shape, validated once into [`Config`].
+//!
+//! Nothing past this module sees a raw value: the base URL is a parsed [`Url`]
+//! with a trailing slash, the zone is a [`Tz`], and section slugs are checked.
+
+use std::path::Path;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use url::Url;
+
+use crate::diagnostic::Diagnostic;
+
+/// The name of the site configuration file inside the data directory.
+pub const SITE_FILE: &str = "site.toml";
+
+/// The slug of the combined feed; no section may use it.
+pub const ALL: &str = "all";
+
+/// Default number of items per feed.
+pub const DEFAULT_FEED_LIMIT: usize = 50;
+
+/// Default `Cache-Control: max-age` in seconds.
+pub const DEFAULT_CACHE_MAX_AGE: u32 = 300;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    title: String,
+    #[serde(default)]
+    description: String,
+    base_url: toml::Spanned<String>,
+    #[serde(default = "default_language")]
+    language: String,
+    timezone: toml::Spanned<String>,
+    #[serde(default)]
+    author: String,
+    feed_limit: Option<toml::Spanned<i64>>,
+    cache_max_age: Option<toml::Spanned<i64>>,
+    #[serde(default)]
+    sections: Vec<RawSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    slug: toml::Spanned<String>,
+    title: String,
+    description: Option<String>,
+}
+
+fn default_language() -> String {
+    "en".to_owned()
+}
+
+/// The validated site configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The site's name.
+    pub title: String,
+    /// The site's description; may be empty.
+    pub description: String,
+    /// Public URL prefix of the service, always ending in `/`.
+    pub base_url: Url,
+    /// Language tag such as `ru`.
+    pub language: String,
+    /// Zone for dates written without an offset.
+    pub timezone: Tz,
+    /// Default author name; may be empty.
+    pub author: String,
+    /// Items per feed.
+    pub feed_limit: usize,
+    /// `Cache-Control: max-age`, in seconds.
+    pub cache_max_age: u32,
+    /// Sections in the order the site lists them.
+    pub sections: Vec<Section>,
+}
+
+/// One section of the site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// URL-safe identifier: lowercase ASCII letters, digits and hyphens.
+    pub slug: String,
+    /// Human title, e.g. «Городской пассажирский транспорт».
+    pub title: String,
+    /// Optional description; the feed falls back to the site's.
+    pub description: Option<String>,
+}
+
+impl Config {
+    /// Parses and validates the text of `site.toml`; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostic> {
+        let raw: RawSite = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            Diagnostic::at_offset(path, text, offset, 1, toml_message(&e))
+        })?;
+        let err = |offset: usize, msg: String| Diagnostic::at_offset(path, text, offset, 1, msg);
+
+        let base_url = parse_base_url(raw.base_url.get_ref())
+            .map_err(|m| err(raw.base_url.span().start, m))?;
+        let timezone: Tz = raw.timezone.get_ref().parse().map_err(|_| {
+            err(
+                raw.timezone.span().start,
+                format!(
+                    "unknown time zone \"{}\"; use an IANA name such as \"Asia/Novosibirsk\"",
+                    raw.timezone.get_ref()
+                ),
+            )
+        })?;
+        let feed_limit = match raw.feed_limit {
+            None => DEFAULT_FEED_LIMIT,
+            Some(v) => usize::try_from(*v.get_ref())
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| err(v.span().start, "feed_limit must be at least 1".into()))?,
+        };
+        let cache_max_age = match raw.cache_max_age {
+            None => DEFAULT_CACHE_MAX_AGE,
+            Some(v) => u32::try_from(*v.get_ref()).map_err(|_| {
+                err(
+                    v.span().start,
+                    "cache_max_age must be a number of seconds from 0".into(),
+                )
+            })?,
+        };
+        if raw.title.trim().is_empty() {
+            return Err(Diagnostic::file(path, "title must not be empty"));
+        }
+
+        let mut sections: Vec<Section> = Vec::with_capacity(raw.sections.len());
+        for s in raw.sections {
+            let slug = s.slug.get_ref();
+            let at = s.slug.span().start;
+            if slug == ALL {
+                return Err(err(
+                    at,
+                    format!("the section slug \"{ALL}\" is reserved for the combined feed"),
+                ));
+            }
+            if slug.is_empty()
+                || !slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(err(
+                    at,
+                    format!(
+                        "section slug \"{slug}\" must use only a-z, 0-9 and '-' (try \"{}\")",
+                        crate::text::slugify(slug)
+                    ),
+                ));
+            }
+            if sections.iter().any(|o| &o.slug == slug) {
+                return Err(err(at, format!("section slug \"{slug}\" is used twice")));
+            }
+            sections.push(Section {
+                slug: slug.clone(),
+                title: clean(&s.title),
+                description: s.description.map(|d| clean(&d)).filter(|d| !d.is_empty()),
+            });
+        }
+
+        Ok(Config {
+            title: clean(&raw.title),
+            description: clean(&raw.description),
+            base_url,
+            language: raw.language.trim().to_owned(),
+            timezone,
+            author: clean(&raw.author),
+            feed_limit,
+            cache_max_age,
+            sections,
+        })
+    }
+
+    /// Reads and validates `DATA/site.toml`.
+    pub fn load(data_dir: &Path) -> Result<Config, Diagnostic> {
+        let path = data_dir.join(SITE_FILE);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
+        Self::parse(&path, &text)
+    }
+
+    /// The section with this slug.
+    pub fn section(&self, slug: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.slug == slug)
+    }
+
+    /// The host that `tag:` URIs are minted under.
+    pub fn tag_authority(&self) -> &str {
+        self.base_url.host_str().unwrap_or("localhost")
+    }
+
+    /// `base_url` joined with a relative path such as `feeds/all.rss`.
+    pub fn url(&self, relative: &str) -> Url {
+        // base_url is absolute and ends in '/', so joining a relative path cannot fail.
+        self.base_url
+            .join(relative)
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+}
+
+fn clean(s: &str) -> String {
+    crate::text::squash_whitespace(&crate::text::xml_safe(s))
+}
+
+fn parse_base_url(s: &str) -> Result<Url, String> {
+    let mut url = Url::parse(s).map_err(|e| {
+        format!("base_url \"{s}\" is not an absolute URL ({e}); write it like \"http://localhost:8080/\"")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "base_url \"{s}\" must be an http or https URL with a host"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "base_url \"{s}\" must not have a query or fragment"
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// The TOML parser's message on one line, without its own rendering of the source.
+pub(crate) fn toml_message(e: &toml::de::Error) -> String {
+    crate::text::squash_whitespace(e.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+title = "Site"
+base_url = "http://example.org/news"
+timezone = "Asia/Novosibirsk"
+[[sections]]
+slug = "transport"
+title = "Транспорт"
+"#;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("site.toml"), text).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.base_url.as_str(), "http://example.org/news/");
+        assert_eq!(c.feed_limit, 50);
+        assert_eq!(c.cache_max_age, 300);
+        assert_eq!(c.timezone, chrono_tz::Asia::Novosibirsk);
+        assert_eq!(
+            c.url("feeds/all.rss").as_str(),
+            "http://example.org/news/feeds/all.rss"
+        );
+        assert_eq!(c.tag_authority(), "example.org");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_say_what_to_do() {
+        let cases = [
+            (
+                MINIMAL.replace("Asia/Novosibirsk", "Asia/Novosibirks"),
+                "site.toml:4:12: unknown time zone \"Asia/Novosibirks\"",
+            ),
+            (
+                MINIMAL.replace("transport", "all"),
+                "site.toml:6:8: the section slug \"all\" is reserved",
+            ),
+            (
+                MINIMAL.replace("transport", "Транспорт"),
+                "must use only a-z, 0-9 and '-' (try \"transport\")",
+            ),
+            (MINIMAL.replace("http://", ""), "site.toml:3:12: base_url"),
+            (
+                format!("{MINIMAL}feed_limt = 3\n"),
+                "unknown field `feed_limt`",
+            ),
+            (
+                format!("{MINIMAL}\n[[sections]]\nslug = \"transport\"\ntitle = \"x\"\n"),
+                "used twice",
+            ),
+            ("title = \"unterminated\n".to_owned(), "site.toml:1:"),
+        ];
+        for (text, expected) in cases {
+            let got = parse(&text).unwrap_err();
+            assert!(got.contains(expected), "expected {expected:?} in {got:?}");
+        }
+    }
+}

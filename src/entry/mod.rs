@@ -1,0 +1,484 @@
+//! One entry file: TOML front matter between `+++` lines, then a Markdown body.
+//!
+//! [`parse`] is pure: bytes in, an [`Entry`] and diagnostics out. Reading the
+//! directory is [`load`]'s job.
+
+pub mod date;
+pub mod html;
+pub mod load;
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::text::{squash_whitespace, xml_safe};
+
+pub use load::{Loaded, load};
+
+/// A published entry, validated and rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Unique id: the `id` key, or the file name without `.md`.
+    pub id: String,
+    /// Path relative to `DATA/entries`, with `/` separators.
+    pub path: String,
+    /// Plain-text title.
+    pub title: String,
+    /// Publication time with the offset it was resolved in.
+    pub published: DateTime<FixedOffset>,
+    /// Last update, if the entry says so.
+    pub updated: Option<DateTime<FixedOffset>>,
+    /// Known section slugs, in the order the entry lists them, without repeats.
+    pub sections: Vec<String>,
+    /// Plain-text summary: the `summary` key, or the body's first paragraph.
+    pub summary: String,
+    /// Sanitized HTML of the body followed by the source line, if any.
+    pub content_html: String,
+    /// Canonical URL of the article.
+    pub link: Url,
+    /// Author names; empty means the site's default author.
+    pub authors: Vec<String>,
+    /// Where the article came from.
+    pub source: Option<Source>,
+}
+
+impl Entry {
+    /// The newest of `updated` and `published`.
+    pub fn modified(&self) -> DateTime<FixedOffset> {
+        self.updated
+            .map_or(self.published, |u| u.max(self.published))
+    }
+
+    /// The `tag:` URI (RFC 4151) that identifies this entry in every feed.
+    ///
+    /// It is built from the site's host, the local publication date and the id,
+    /// so it survives moving the file and editing its text.
+    pub fn tag_uri(&self, config: &Config) -> String {
+        format!(
+            "tag:{},{}:{}",
+            config.tag_authority(),
+            self.published.format("%Y-%m-%d"),
+            url_segment(&self.id)
+        )
+    }
+}
+
+/// Attribution of a reprinted article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The source's name, e.g. «Информационное агентство URA.RU».
+    pub name: String,
+    /// The article or site it came from.
+    pub url: Option<Url>,
+    /// The source's own RSS or Atom feed.
+    pub feed: Option<Url>,
+}
+
+/// What parsing needs besides the file: the site configuration and a sanitizer.
+pub struct Context<'a> {
+    /// The validated site configuration.
+    pub config: &'a Config,
+    /// The HTML sanitizer bound to `base_url`.
+    pub sanitizer: &'a html::Sanitizer,
+}
+
+/// The result of parsing one file.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The entry, unless the file is broken or a draft.
+    pub entry: Option<Entry>,
+    /// Every problem found, including ones that did not stop publication.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FrontMatter {
+    title: Option<toml::Spanned<String>>,
+    date: Option<toml::Spanned<date::RawDate>>,
+    updated: Option<toml::Spanned<date::RawDate>>,
+    timezone: Option<toml::Spanned<String>>,
+    sections: Option<toml::Spanned<Vec<toml::Spanned<String>>>>,
+    id: Option<toml::Spanned<String>>,
+    summary: Option<String>,
+    link: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    authors: Vec<String>,
+    source: Option<toml::Spanned<RawSource>>,
+    #[serde(default)]
+    draft: bool,
+    /// Free-form data for other tools, as in Zola; Vestnik ignores it.
+    #[serde(default, rename = "extra")]
+    _extra: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Option<String>,
+    url: Option<toml::Spanned<String>>,
+    feed: Option<toml::Spanned<String>>,
+}
+
+const KNOWN_KEYS: &str =
+    "title, date, updated, timezone, sections, id, summary, link, authors, source, draft, extra";
+
+/// The front matter and body of a file, split at the `+++` lines.
+struct Split<'a> {
+    front: &'a str,
+    /// 1-based line of the file where `front` starts.
+    front_line: usize,
+    body: &'a str,
+}
+
+/// Parses one entry file. `path` is what diagnostics show; `rel` is its path
+/// relative to `DATA/entries`, whose file stem is the default id.
+pub fn parse(ctx: &Context<'_>, path: &Path, rel: &str, bytes: &[u8]) -> Parsed {
+    let mut out = Parsed::default();
+    match parse_inner(ctx, path, rel, bytes, &mut out.diagnostics) {
+        Ok(entry) => out.entry = entry,
+        Err(d) => out.diagnostics.push(d),
+    }
+    out
+}
+
+fn parse_inner(
+    ctx: &Context<'_>,
+    path: &Path,
+    rel: &str,
+    bytes: &[u8],
+    problems: &mut Vec<Diagnostic>,
+) -> Result<Option<Entry>, Diagnostic> {
+    let text = decode(path, bytes)?;
+    let split = split(path, &text)?;
+    let fm_text = split.front;
+    let at = |offset: usize, msg: String| {
+        Diagnostic::at_offset(path, fm_text, offset, split.front_line, msg)
+    };
+
+    let mut unknown = Vec::new();
+    let fm: FrontMatter = toml::de::Deserializer::parse(fm_text)
+        .and_then(|de| serde_ignored::deserialize(de, |p| unknown.push(p.to_string())))
+        .map_err(|e| {
+            at(
+                e.span().map_or(0, |s| s.start),
+                format!("front matter: {}", crate::config::toml_message(&e)),
+            )
+        })?;
+    for key in unknown {
+        let top = key.split('.').next().unwrap_or(&key);
+        let offset = key_offset(fm_text, top).unwrap_or(0);
+        problems.push(at(
+            offset,
+            format!("unknown front matter key `{key}` is ignored (known: {KNOWN_KEYS}); put custom data under [extra]"),
+        ));
+    }
+    if fm.draft {
+        return Ok(None);
+    }
+
+    let missing: Vec<&str> = [
+        ("title", fm.title.is_none()),
+        ("date", fm.date.is_none()),
+        ("sections", fm.sections.is_none()),
+    ]
+    .iter()
+    .filter(|(_, m)| *m)
+    .map(|(k, _)| *k)
+    .collect();
+    if !missing.is_empty() {
+        return Err(Diagnostic::at(
+            path,
+            split.front_line,
+            1,
+            format!(
+                "missing {} in front matter; every entry needs title, date and sections",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let (Some(title), Some(raw_date), Some(raw_sections)) = (fm.title, fm.date, fm.sections) else {
+        unreachable!("checked just above")
+    };
+
+    let title_text = squash_whitespace(&xml_safe(title.get_ref()));
+    if title_text.is_empty() {
+        return Err(at(title.span().start, "title is empty".into()));
+    }
+
+    let zone: Tz = match &fm.timezone {
+        None => ctx.config.timezone,
+        Some(z) => z.get_ref().parse().map_err(|_| {
+            at(
+                z.span().start,
+                format!(
+                    "unknown time zone \"{}\"; use an IANA name such as \"Asia/Vladivostok\"",
+                    z.get_ref()
+                ),
+            )
+        })?,
+    };
+    let published = date::resolve(raw_date.get_ref(), zone)
+        .map_err(|m| at(raw_date.span().start, format!("date: {m}")))?;
+    let updated = match &fm.updated {
+        None => None,
+        Some(u) => Some(
+            date::resolve(u.get_ref(), zone)
+                .map_err(|m| at(u.span().start, format!("updated: {m}")))?,
+        ),
+    };
+
+    if raw_sections.get_ref().is_empty() {
+        return Err(at(
+            raw_sections.span().start,
+            "sections is empty; name at least one section slug from site.toml".into(),
+        ));
+    }
+    let mut sections: Vec<String> = Vec::new();
+    for s in raw_sections.get_ref() {
+        let slug = s.get_ref();
+        if ctx.config.section(slug).is_some() {
+            if !sections.contains(slug) {
+                sections.push(slug.clone());
+            }
+        } else {
+            problems.push(at(
+                s.span().start,
+                format!(
+                    "unknown section \"{slug}\" (known: {}); the entry is still published in its other sections and the combined feed",
+                    known_sections(ctx.config)
+                ),
+            ));
+        }
+    }
+
+    let id = match &fm.id {
+        Some(id) => {
+            let v = id.get_ref().trim();
+            if v.is_empty() || v.contains(['/', '\\']) || v.chars().any(char::is_control) {
+                return Err(at(
+                    id.span().start,
+                    "id must be non-empty, without slashes or control characters".into(),
+                ));
+            }
+            v.to_owned()
+        }
+        None => default_id(rel),
+    };
+
+    let link = match &fm.link {
+        None => ctx.config.url(&format!("news/{}", url_segment(&id))),
+        Some(l) => ctx
+            .config
+            .base_url
+            .join(l.get_ref().trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                at(
+                    l.span().start,
+                    format!("link \"{}\" is not an http(s) URL", l.get_ref()),
+                )
+            })?,
+    };
+
+    let source = match fm.source {
+        None => None,
+        Some(s) => {
+            let span = s.span();
+            let raw = s.into_inner();
+            let name = raw
+                .name
+                .as_deref()
+                .map(|n| squash_whitespace(&xml_safe(n)))
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| at(span.start, "[source] needs a non-empty name".into()))?;
+            let parse_url =
+                |u: &Option<toml::Spanned<String>>, key: &str| -> Result<Option<Url>, Diagnostic> {
+                    u.as_ref()
+                        .map(|u| {
+                            Url::parse(u.get_ref().trim())
+                                .ok()
+                                .filter(|p| matches!(p.scheme(), "http" | "https"))
+                                .ok_or_else(|| {
+                                    at(
+                                        u.span().start,
+                                        format!(
+                                            "source {key} \"{}\" must be an absolute http(s) URL",
+                                            u.get_ref()
+                                        ),
+                                    )
+                                })
+                        })
+                        .transpose()
+                };
+            Some(Source {
+                url: parse_url(&raw.url, "url")?,
+                feed: parse_url(&raw.feed, "feed")?,
+                name,
+            })
+        }
+    };
+
+    let body = html::render(split.body, ctx.sanitizer);
+    let summary = fm
+        .summary
+        .map(|s| squash_whitespace(&xml_safe(&s)))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(body.first_paragraph);
+    let mut content_html = body.html;
+    if let Some(source) = &source {
+        content_html.push_str(&source_line(ctx.config, source));
+    }
+    let authors = fm
+        .authors
+        .iter()
+        .map(|a| squash_whitespace(&xml_safe(a)))
+        .filter(|a| !a.is_empty())
+        .collect();
+
+    Ok(Some(Entry {
+        id,
+        path: rel.to_owned(),
+        title: title_text,
+        published,
+        updated,
+        sections,
+        summary,
+        content_html,
+        link,
+        authors,
+        source,
+    }))
+}
+
+/// The visible attribution line appended to every entry's HTML.
+fn source_line(config: &Config, source: &Source) -> String {
+    let label = if config.language.starts_with("ru") {
+        "Источник"
+    } else {
+        "Source"
+    };
+    let name = html::escape(&source.name);
+    match &source.url {
+        Some(url) => format!(
+            "\n<p class=\"source\">{label}: <a href=\"{}\" rel=\"noopener noreferrer\">{name}</a></p>\n",
+            html::escape(url.as_str())
+        ),
+        None => format!("\n<p class=\"source\">{label}: {name}</p>\n"),
+    }
+}
+
+fn known_sections(config: &Config) -> String {
+    config
+        .sections
+        .iter()
+        .map(|s| s.slug.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The default id: the file name without its `.md` extension.
+pub fn default_id(rel: &str) -> String {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.strip_suffix(".md").unwrap_or(name).to_owned()
+}
+
+/// Percent-encodes an id for use as one URL path segment.
+pub fn url_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        // form encoding writes spaces as '+', which a path would keep literally.
+        .replace('+', "%20")
+}
+
+/// Decodes UTF-8, dropping a byte-order mark; names the first bad byte's position.
+fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>, Diagnostic> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(Diagnostic::file(path, "file is UTF-16; save it as UTF-8"));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(std::borrow::Cow::Borrowed(s)),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            // The prefix is valid UTF-8 by construction.
+            let good = std::str::from_utf8(good).unwrap_or_default();
+            let (line, column) = crate::diagnostic::line_column(good, good.len());
+            Err(Diagnostic::at(
+                path,
+                line,
+                column,
+                format!(
+                    "invalid UTF-8 (byte 0x{:02X}); save the file as UTF-8",
+                    bytes[e.valid_up_to()]
+                ),
+            ))
+        }
+    }
+}
+
+fn split<'a>(path: &Path, text: &'a str) -> Result<Split<'a>, Diagnostic> {
+    if text.trim().is_empty() {
+        return Err(Diagnostic::file(
+            path,
+            "empty file; an entry starts with a `+++` line, TOML front matter, and another `+++` line",
+        ));
+    }
+    let mut lines = text.split_inclusive('\n');
+    let first = lines.next().unwrap_or_default();
+    if first.trim_end() != "+++" {
+        return Err(Diagnostic::file(
+            path,
+            "no front matter; the first line must be `+++`, followed by TOML keys and a closing `+++` line",
+        ));
+    }
+    let front_start = first.len();
+    let mut offset = front_start;
+    let mut line_no = 1;
+    for line in lines {
+        line_no += 1;
+        if line.trim_end() == "+++" {
+            return Ok(Split {
+                front: &text[front_start..offset],
+                front_line: 2,
+                body: &text[offset + line.len()..],
+            });
+        }
+        offset += line.len();
+    }
+    let _ = line_no;
+    Err(Diagnostic::file(
+        path,
+        "front matter opened with `+++` on line 1 is never closed; add a `+++` line after the keys",
+    ))
+}
+
+/// Byte offset of a top-level `key =` or `[key]` line in front matter, for messages.
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        let is_key = t
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        let is_table = t
+            .strip_prefix('[')
+            .map(|r| r.trim_start_matches('['))
+            .and_then(|r| r.strip_prefix(key))
+            .is_some_and(|r| r.starts_with([']', '.']));
+        if is_key || is_table {
+            return Some(offset + indent);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,36 @@
+//! Vestnik publishes a directory of news entries as per-section and combined feeds.
+//!
+//! Modules in reading order:
+//! - [`diagnostic`]: problems tied to a file and a position;
+//! - [`text`]: XML-safe text and slugs;
+//! - [`config`]: `site.toml`, validated once;
+//! - [`entry`]: one entry file parsed (pure), and the directory loaded;
+//! - [`model`]: the site, its sections and the feeds they form;
+//! - [`render`]: model to feed bytes, the only user of the feed crates;
+//! - [`snapshot`]: every feed pre-rendered and pre-compressed, immutable;
+//! - [`serve`]: HTTP over the current snapshot;
+//! - [`cli`]: the command line.
+//!
+//! `config → entry → model → render → snapshot` does no network I/O and never
+//! reads the clock, so the same data gives byte-identical feeds everywhere.
+
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod entry;
+pub mod model;
+pub mod render;
+pub mod serve;
+pub mod snapshot;
+pub mod text;
+
+use std::path::Path;
+
+/// Loads a data directory into a site: configuration, entries and problems.
+///
+/// A broken `site.toml` is an error; broken entries are diagnostics.
+pub fn load_site(data_dir: &Path) -> Result<model::Site, diagnostic::Diagnostic> {
+    let config = config::Config::load(data_dir)?;
+    let loaded = entry::load(data_dir, &config);
+    Ok(model::Site::new(config, loaded.entries, loaded.diagnostics))
+}

@@ -1,0 +1,133 @@
+//! Atom 1.0 (RFC 4287) through `atom_syndication`.
+
+use atom_syndication::{
+    Category, Content, Entry, Feed as AtomFeed, Generator, Link, Person, Source, Text,
+};
+
+use super::{Format, GENERATOR, authors};
+use crate::model::Feed;
+
+fn link(rel: &str, href: String, mime_type: Option<&str>, title: Option<&str>) -> Link {
+    Link {
+        rel: rel.to_owned(),
+        href,
+        mime_type: mime_type.map(str::to_owned),
+        title: title.map(str::to_owned),
+        ..Link::default()
+    }
+}
+
+fn person(name: &str) -> Person {
+    Person {
+        name: name.to_owned(),
+        ..Person::default()
+    }
+}
+
+pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
+    let config = &feed.site.config;
+    let self_url = feed.url(Format::Atom.extension()).to_string();
+    // RFC 4287 §4.1.1 wants an author on the feed unless every entry has one;
+    // the site title stands in when no default author is configured.
+    let feed_author = if config.author.is_empty() {
+        &config.title
+    } else {
+        &config.author
+    };
+    let description = feed.description();
+    let atom = AtomFeed {
+        title: Text::plain(feed.title()),
+        id: self_url.clone(),
+        updated: feed.updated(),
+        authors: vec![person(feed_author)],
+        generator: Some(Generator {
+            value: GENERATOR.to_owned(),
+            ..Generator::default()
+        }),
+        links: vec![
+            link("self", self_url, Some(Format::Atom.media_type()), None),
+            link(
+                "alternate",
+                feed.html_url().to_string(),
+                Some("text/html"),
+                None,
+            ),
+        ],
+        subtitle: (description != feed.title()).then(|| Text::plain(description)),
+        lang: (!config.language.is_empty()).then(|| config.language.clone()),
+        entries: feed.entries.iter().map(|e| entry(feed, e)).collect(),
+        ..AtomFeed::default()
+    };
+    let mut out = Vec::with_capacity(4096 + feed.entries.len() * 4096);
+    // Writing into a Vec cannot fail, and the crate escapes all text.
+    let _ = atom.write_with_config(
+        &mut out,
+        atom_syndication::WriteConfig {
+            write_document_declaration: true,
+            indent_size: Some(2),
+        },
+    );
+    out.push(b'\n');
+    out
+}
+
+fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
+    let config = &feed.site.config;
+    let mut links = vec![link(
+        "alternate",
+        e.link.to_string(),
+        Some("text/html"),
+        None,
+    )];
+    let mut source = None;
+    if let Some(s) = &e.source {
+        if let Some(url) = &s.url {
+            links.push(link("via", url.to_string(), None, Some(&s.name)));
+        }
+        if let Some(feed_url) = &s.feed {
+            source = Some(Source {
+                id: feed_url.to_string(),
+                title: Text::plain(s.name.clone()),
+                updated: e.modified(),
+                links: std::iter::once(link("self", feed_url.to_string(), None, None))
+                    .chain(
+                        s.url
+                            .iter()
+                            .map(|u| link("alternate", u.to_string(), None, None)),
+                    )
+                    .collect(),
+                ..Source::default()
+            });
+        }
+    }
+    Entry {
+        title: Text::plain(e.title.clone()),
+        id: e.tag_uri(config),
+        updated: e.modified(),
+        published: Some(e.published),
+        authors: if e.authors.is_empty() {
+            vec![]
+        } else {
+            authors(feed, e).into_iter().map(person).collect()
+        },
+        categories: e
+            .sections
+            .iter()
+            .filter_map(|slug| config.section(slug))
+            .map(|s| Category {
+                term: s.slug.clone(),
+                label: Some(s.title.clone()),
+                ..Category::default()
+            })
+            .collect(),
+        links,
+        source,
+        summary: (!e.summary.is_empty()).then(|| Text::plain(e.summary.clone())),
+        content: Some(Content {
+            value: Some(e.content_html.clone()),
+            content_type: Some("html".to_owned()),
+            ..Content::default()
+        }),
+        ..Entry::default()
+    }
+}

@@ -1,0 +1,74 @@
+//! Model to bytes. The only module that knows the feed crates.
+//!
+//! Every renderer is a pure function of a [`Feed`]: the same site gives the
+//! same bytes, and no renderer reads the clock.
+
+mod atom;
+mod rss;
+
+use crate::model::Feed;
+
+/// A feed format Vestnik serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// RSS 2.0.
+    Rss,
+    /// Atom 1.0 (RFC 4287).
+    Atom,
+}
+
+impl Format {
+    /// Every format, in the order feeds are listed.
+    pub const ALL: [Format; 2] = [Format::Rss, Format::Atom];
+
+    /// The file extension used in feed URLs.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Rss => "rss",
+            Format::Atom => "atom",
+        }
+    }
+
+    /// The media type without parameters, as used in `<link type=...>`.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml",
+            Format::Atom => "application/atom+xml",
+        }
+    }
+
+    /// The `Content-Type` header value.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::Atom => "application/atom+xml; charset=utf-8",
+        }
+    }
+
+    /// The format whose extension this is.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.extension() == ext)
+    }
+}
+
+/// Renders a feed in one format.
+pub fn render(feed: &Feed<'_>, format: Format) -> Vec<u8> {
+    match format {
+        Format::Rss => rss::render(feed),
+        Format::Atom => atom::render(feed),
+    }
+}
+
+/// The name written in `<generator>`. No version, so that upgrading Vestnik
+/// does not change every ETag.
+const GENERATOR: &str = "Vestnik";
+
+/// The author names of an entry, or the site's default author.
+fn authors<'a>(feed: &'a Feed<'_>, entry: &'a crate::entry::Entry) -> Vec<&'a str> {
+    if entry.authors.is_empty() {
+        let site = feed.site.config.author.as_str();
+        if site.is_empty() { vec![] } else { vec![site] }
+    } else {
+        entry.authors.iter().map(String::as_str).collect()
+    }
+}

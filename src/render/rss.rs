@@ -1,0 +1,99 @@
+//! RSS 2.0 through the `rss` crate, with the Atom, Dublin Core and content modules.
+
+use rss::extension::atom::{AtomExtension, Link};
+use rss::extension::dublincore::DublinCoreExtension;
+use rss::{Category, Channel, Guid, Item, Source};
+
+use super::{Format, GENERATOR, authors};
+use crate::model::Feed;
+
+/// RFC 822/2822 date with a numeric offset, e.g. `Mon, 22 Aug 2022 00:00:00 +0700`.
+///
+/// Written with a format string rather than `to_rfc2822`, which panics on
+/// years before 1900 that the data contract allows.
+fn rfc822(dt: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    dt.format("%a, %d %b %Y %H:%M:%S %z").to_string()
+}
+
+pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
+    let config = &feed.site.config;
+    let updated = rfc822(&feed.updated());
+    let items = feed.entries.iter().map(|e| item(feed, e)).collect();
+    let ttl = config.cache_max_age.div_ceil(60);
+    let channel = Channel {
+        title: feed.title(),
+        link: feed.html_url().to_string(),
+        description: feed.description(),
+        language: (!config.language.is_empty()).then(|| config.language.clone()),
+        pub_date: Some(updated.clone()),
+        last_build_date: Some(updated),
+        generator: Some(GENERATOR.to_owned()),
+        docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
+        ttl: (ttl > 0).then(|| ttl.to_string()),
+        atom_ext: Some(AtomExtension {
+            links: vec![Link {
+                rel: "self".to_owned(),
+                href: feed.url(Format::Rss.extension()).to_string(),
+                mime_type: Some(Format::Rss.media_type().to_owned()),
+                ..Link::default()
+            }],
+        }),
+        items,
+        ..Channel::default()
+    };
+    let mut out = Vec::with_capacity(4096 + feed.entries.len() * 4096);
+    // Writing into a Vec cannot fail, and the crate escapes all text.
+    let _ = channel.pretty_write_to(&mut out, b' ', 2);
+    out.push(b'\n');
+    out
+}
+
+fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
+    let config = &feed.site.config;
+    let categories = e
+        .sections
+        .iter()
+        .filter_map(|slug| config.section(slug))
+        .map(|s| Category {
+            name: s.title.clone(),
+            domain: Some(
+                config
+                    .url(&crate::model::feed_path(&s.slug, Format::Rss.extension()))
+                    .to_string(),
+            ),
+        })
+        .collect();
+    let mut dc = DublinCoreExtension {
+        creators: authors(feed, e).into_iter().map(str::to_owned).collect(),
+        ..DublinCoreExtension::default()
+    };
+    // The RSS <source> element names the source's feed; without one, the
+    // article URL goes to dc:source, which is what it means.
+    let source = e.source.as_ref().and_then(|s| {
+        s.feed.as_ref().map(|feed_url| Source {
+            url: feed_url.to_string(),
+            title: Some(s.name.clone()),
+        })
+    });
+    if source.is_none() {
+        if let Some(url) = e.source.as_ref().and_then(|s| s.url.as_ref()) {
+            dc.sources.push(url.to_string());
+        }
+    }
+    let has_dc = !dc.creators.is_empty() || !dc.sources.is_empty();
+    Item {
+        title: Some(e.title.clone()),
+        link: Some(e.link.to_string()),
+        description: Some(e.summary.clone()).filter(|s| !s.is_empty()),
+        guid: Some(Guid {
+            value: e.tag_uri(config),
+            permalink: false,
+        }),
+        pub_date: Some(rfc822(&e.published)),
+        categories,
+        source,
+        content: Some(e.content_html.clone()),
+        dublin_core_ext: has_dc.then_some(dc),
+        ..Item::default()
+    }
+}

@@ -1,0 +1,201 @@
+//! HTTP/1.1 over the current snapshot: limits, timeouts, access logs and
+//! graceful shutdown around the pure [`handler`].
+//!
+//! Each request loads the current snapshot once, so a response never mixes two
+//! snapshots even while a reload swaps in a new one.
+
+pub mod handler;
+pub mod negotiate;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::snapshot::Snapshot;
+
+/// The snapshot being served, swapped whole by reloads.
+pub type Current = Arc<ArcSwap<Snapshot>>;
+
+/// Connection and request limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time allowed for a request head, and for idling between keep-alive requests.
+    pub header_timeout: Duration,
+    /// Largest request head in bytes; hyper needs at least 8 KiB.
+    pub max_header_bytes: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Per-client-IP rate: requests per second and burst; `None` is unlimited.
+    pub rate: Option<(NonZeroU32, NonZeroU32)>,
+    /// Time in-flight requests get to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_connections: 4096,
+            rate: None,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Shared {
+    current: Current,
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+/// Serves until `shutdown` completes, then stops accepting and gives
+/// in-flight requests up to `limits.shutdown_grace` to finish.
+pub async fn run(
+    listener: TcpListener,
+    current: Current,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        current,
+        limiter: limits
+            .rate
+            .map(|(rate, burst)| RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
+    });
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let mut last_sweep = Instant::now();
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        if let Some(limiter) = &shared.limiter {
+            if last_sweep.elapsed() > Duration::from_secs(60) {
+                limiter.retain_recent();
+                last_sweep = Instant::now();
+            }
+        }
+        let shared = shared.clone();
+        let service = service_fn(move |req| {
+            let response = answer(&shared, peer, &req);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection closed: {e}");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down; waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Response<handler::Body> {
+    let started = Instant::now();
+    let response = match rate_limited(shared, peer.ip()) {
+        Some(r) => r,
+        None => handler::respond(&shared.current.load(), req),
+    };
+    let bytes = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0");
+    tracing::info!(
+        target: "vestnik::access",
+        client = %peer.ip(),
+        method = %req.method(),
+        path = %req.uri().path(),
+        status = response.status().as_u16(),
+        bytes,
+        micros = started.elapsed().as_micros() as u64,
+        user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-"),
+    );
+    response
+}
+
+fn rate_limited(shared: &Shared, ip: IpAddr) -> Option<Response<handler::Body>> {
+    let limiter = shared.limiter.as_ref()?;
+    let not_until = limiter.check_key(&ip).err()?;
+    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
+        b"too many requests; slow down and retry after the given seconds\n",
+    )));
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Some(r)
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
