@@ -108,7 +108,7 @@ impl Scope<'_> {
     pub fn contains(&self, entry: &Entry) -> bool {
         match self {
             Scope::All => true,
-            Scope::Section(s) => entry.sections.iter().any(|e| *e == s.slug),
+            Scope::Section(s) => entry.sections.contains(&s.slug),
         }
     }
 }

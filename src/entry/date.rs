@@ -150,7 +150,7 @@ fn ymd(year: i32, month: u32, day: u32) -> Result<NaiveDate, String> {
             .rev()
             .find(|&d| NaiveDate::from_ymd_opt(year, month, d).is_some())
             .unwrap_or(28);
-        format!("no such date: {day:02}.{month:02}.{year:04} has only {days} days in that month")
+        format!("no such date: month {month:02} of {year:04} has only {days} days")
     })
 }
 
@@ -250,7 +250,10 @@ mod tests {
 
     #[test]
     fn impossible_and_malformed_dates_are_explained() {
-        check_err("31.02.2022", "no such date: 31.02.2022 has only 28 days");
+        check_err(
+            "31.02.2022",
+            "no such date: month 02 of 2022 has only 28 days (31.02.2022)",
+        );
         check_err("29.02.2023", "no such date");
         check_err("2022-02-30", "no such date");
         check_err("2022-02-30T10:00:00Z", "no such date");

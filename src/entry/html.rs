@@ -111,7 +111,7 @@ mod tests {
         check("<script>alert(1)</script>ok", "ok");
         check(
             "<img src=x onerror=alert(1)>",
-            "<p><img src=\"http://example.org/site/x\"></p>",
+            "<img src=\"http://example.org/site/x\">",
         );
         check(
             "[x](javascript:alert(1))",

@@ -153,7 +153,10 @@ fn parse_inner(
     bytes: &[u8],
     problems: &mut Vec<Diagnostic>,
 ) -> Result<Option<Entry>, Diagnostic> {
-    let text = decode(path, bytes)?;
+    let decoded = decode(path, bytes)?;
+    // Characters XML forbids (a pasted U+0008, say) would make TOML reject the
+    // file and strict aggregators reject the feed; the contract removes them.
+    let text = xml_safe(&decoded);
     let split = split(path, &text)?;
     let fm_text = split.front;
     let at = |offset: usize, msg: String| {
@@ -439,9 +442,7 @@ fn split<'a>(path: &Path, text: &'a str) -> Result<Split<'a>, Diagnostic> {
     }
     let front_start = first.len();
     let mut offset = front_start;
-    let mut line_no = 1;
     for line in lines {
-        line_no += 1;
         if line.trim_end() == "+++" {
             return Ok(Split {
                 front: &text[front_start..offset],
@@ -451,7 +452,6 @@ fn split<'a>(path: &Path, text: &'a str) -> Result<Split<'a>, Diagnostic> {
         }
         offset += line.len();
     }
-    let _ = line_no;
     Err(Diagnostic::file(
         path,
         "front matter opened with `+++` on line 1 is never closed; add a `+++` line after the keys",

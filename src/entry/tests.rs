@@ -1,1 +1,269 @@
+//! Data-driven tests of [`parse`]: one helper, many short cases.
 
+use std::path::Path;
+
+use super::*;
+
+const SITE: &str = r#"
+title = "Тест"
+base_url = "http://example.org/"
+language = "ru"
+timezone = "Asia/Novosibirsk"
+author = "Редакция"
+[[sections]]
+slug = "transport"
+title = "Транспорт"
+[[sections]]
+slug = "sport"
+title = "Спорт"
+"#;
+
+fn config() -> Config {
+    Config::parse(Path::new("site.toml"), SITE).unwrap()
+}
+
+fn parse_text(text: &str) -> Parsed {
+    parse_bytes(text.as_bytes())
+}
+
+fn parse_bytes(bytes: &[u8]) -> Parsed {
+    let config = config();
+    let sanitizer = html::Sanitizer::new(&config.base_url);
+    let ctx = Context {
+        config: &config,
+        sanitizer: &sanitizer,
+    };
+    parse(&ctx, Path::new("e/x.md"), "2024/x.md", bytes)
+}
+
+/// Asserts the file is rejected with exactly one problem that renders as `expected`.
+fn check_error(text: &str, expected: &str) {
+    check_error_bytes(text.as_bytes(), expected);
+}
+
+fn check_error_bytes(bytes: &[u8], expected: &str) {
+    let p = parse_bytes(bytes);
+    let shown: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(p.entry.is_none(), "expected no entry for {bytes:?}");
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert!(
+        shown[0].starts_with(expected),
+        "got {:?}\nexpected prefix {expected:?}",
+        shown[0]
+    );
+}
+
+fn entry(text: &str) -> Entry {
+    let p = parse_text(text);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    p.entry.expect("an entry")
+}
+
+const GOOD: &str = "+++\ntitle = \"Новые автобусы\"\ndate = \"22.08.2022\"\nsections = [\"transport\"]\n+++\n\nПервый абзац.\n\nВторой.\n";
+
+#[test]
+fn minimal_entry_gets_defaults() {
+    let e = entry(GOOD);
+    assert_eq!(e.id, "x");
+    assert_eq!(e.path, "2024/x.md");
+    assert_eq!(e.title, "Новые автобусы");
+    assert_eq!(e.published.to_rfc3339(), "2022-08-22T00:00:00+07:00");
+    assert_eq!(e.updated, None);
+    assert_eq!(e.sections, ["transport"]);
+    assert_eq!(e.summary, "Первый абзац.");
+    assert_eq!(e.link.as_str(), "http://example.org/news/x");
+    assert_eq!(e.content_html, "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
+    assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:x");
+}
+
+#[test]
+fn every_key() {
+    let e = entry(
+        r#"+++
+title = "  Title   with  spaces "
+date = 2024-03-15T10:00:00
+updated = "2024-03-16T08:00:00+03:00"
+timezone = "Asia/Vladivostok"
+sections = ["sport", "transport", "sport"]
+id = "custom-id"
+summary = "Своя аннотация"
+link = "https://example.com/a?b=1"
+authors = ["Иванова", " "]
+draft = false
+[source]
+name = "ТАСС"
+url = "https://tass.ru/"
+feed = "https://tass.ru/rss/v2.xml"
+[extra]
+anything = { goes = true }
++++
+Body
+"#,
+    );
+    assert_eq!(e.title, "Title with spaces");
+    assert_eq!(e.published.to_rfc3339(), "2024-03-15T10:00:00+10:00");
+    assert_eq!(e.updated.unwrap().to_rfc3339(), "2024-03-16T08:00:00+03:00");
+    assert_eq!(e.modified(), e.updated.unwrap());
+    assert_eq!(e.sections, ["sport", "transport"]);
+    assert_eq!(e.id, "custom-id");
+    assert_eq!(e.summary, "Своя аннотация");
+    assert_eq!(e.link.as_str(), "https://example.com/a?b=1");
+    assert_eq!(e.authors, ["Иванова"]);
+    let s = e.source.unwrap();
+    assert_eq!(s.feed.unwrap().as_str(), "https://tass.ru/rss/v2.xml");
+}
+
+#[test]
+fn draft_is_excluded_without_a_problem() {
+    let p = parse_text(&GOOD.replace("+++\n\n", "draft = true\n+++\n\n"));
+    assert!(p.entry.is_none());
+    assert!(p.diagnostics.is_empty());
+}
+
+#[test]
+fn attribution_variants() {
+    let with = |source: &str| entry(&GOOD.replace("+++\n\n", &format!("{source}\n+++\n\n")));
+    let linked = with("[source]\nname = \"URA.RU\"\nurl = \"https://ura.news/\"");
+    assert!(linked.content_html.ends_with(
+        "<p class=\"source\">Источник: <a href=\"https://ura.news/\" rel=\"noopener noreferrer\">URA.RU</a></p>\n"
+    ));
+    let named = with("[source]\nname = \"Пресс-служба <мэрии> & Co\"");
+    assert!(
+        named
+            .content_html
+            .ends_with("<p class=\"source\">Источник: Пресс-служба &lt;мэрии&gt; &amp; Co</p>\n")
+    );
+    let none = entry(GOOD);
+    assert!(!none.content_html.contains("Источник"));
+}
+
+#[test]
+fn crlf_and_bom_are_accepted() {
+    let crlf = GOOD.replace('\n', "\r\n");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(crlf.as_bytes());
+    let p = parse_bytes(&bytes);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    assert_eq!(p.entry.unwrap().title, "Новые автобусы");
+}
+
+#[test]
+fn forbidden_xml_characters_are_removed_everywhere() {
+    let e = entry(
+        &GOOD
+            .replace("Новые", "Но\u{8}вые")
+            .replace("Второй", "Вт\u{1}орой\u{FFFF}"),
+    );
+    assert_eq!(e.title, "Новые автобусы");
+    assert!(e.content_html.contains("<p>Второй.</p>"));
+}
+
+#[test]
+fn unknown_section_is_reported_but_published() {
+    let p = parse_text(&GOOD.replace("[\"transport\"]", "[\"transprot\", \"sport\"]"));
+    assert_eq!(p.entry.unwrap().sections, ["sport"]);
+    assert_eq!(p.diagnostics.len(), 1);
+    assert!(
+        p.diagnostics[0]
+            .to_string()
+            .starts_with("e/x.md:4:13: unknown section \"transprot\" (known: transport, sport)"),
+        "{}",
+        p.diagnostics[0]
+    );
+}
+
+#[test]
+fn unknown_key_is_reported_but_published() {
+    let p = parse_text(&GOOD.replace("+++\n\n", "sumary = \"typo\"\n+++\n\n"));
+    assert!(p.entry.is_some());
+    assert_eq!(p.diagnostics.len(), 1);
+    assert!(
+        p.diagnostics[0]
+            .to_string()
+            .starts_with("e/x.md:5:1: unknown front matter key `sumary`")
+    );
+}
+
+#[test]
+fn bad_input_is_named_with_line_column_and_reason() {
+    let cases: &[(&str, &str)] = &[
+        ("", "e/x.md:1:1: empty file"),
+        ("  \n\n", "e/x.md:1:1: empty file"),
+        ("title = \"x\"\n", "e/x.md:1:1: no front matter"),
+        (
+            "+++\ntitle = \"x\"\n",
+            "e/x.md:1:1: front matter opened with `+++` on line 1 is never closed",
+        ),
+        ("+++\ntitle = \"x\n+++\n", "e/x.md:2:"),
+        ("+++\ntitle = \"x\"\ndate = \n+++\n", "e/x.md:3:"),
+        (
+            "+++\ndate = \"22.08.2022\"\n+++\n",
+            "e/x.md:2:1: missing title, sections in front matter",
+        ),
+        (
+            "+++\ntitle = \"x\"\nsections = [\"sport\"]\n+++\n",
+            "e/x.md:2:1: missing date in front matter",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"31.02.2022\"\nsections = [\"sport\"]\n+++\n",
+            "e/x.md:3:8: date: no such date: month 02 of 2022 has only 28 days (31.02.2022)",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nupdated = \"вчера\"\nsections = [\"sport\"]\n+++\n",
+            "e/x.md:4:11: updated: unrecognized date",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\ntimezone = \"Asia/Nowhere\"\nsections = [\"sport\"]\n+++\n",
+            "e/x.md:4:12: unknown time zone \"Asia/Nowhere\"",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nsections = []\n+++\n",
+            "e/x.md:4:12: sections is empty",
+        ),
+        (
+            "+++\ntitle = \"  \"\ndate = \"01.01.2022\"\nsections = [\"sport\"]\n+++\n",
+            "e/x.md:2:9: title is empty",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nsections = [\"sport\"]\n[source]\nurl = \"https://a.b/\"\n+++\n",
+            "e/x.md:5:1: [source] needs a non-empty name",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nsections = [\"sport\"]\n[source]\nname = \"a\"\nurl = \"ura.news\"\n+++\n",
+            "e/x.md:7:7: source url \"ura.news\" must be an absolute http(s) URL",
+        ),
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nsections = [\"sport\"]\nlink = \"javascript:alert(1)\"\n+++\n",
+            "e/x.md:5:8: link \"javascript:alert(1)\" is not an http(s) URL",
+        ),
+        (
+            "+++\ntitle = 5\ndate = \"01.01.2022\"\nsections = [\"sport\"]\n+++\n",
+            "e/x.md:2:9: front matter: invalid type",
+        ),
+    ];
+    for (text, expected) in cases {
+        check_error(text, expected);
+    }
+}
+
+#[test]
+fn invalid_utf8_and_utf16_are_named() {
+    check_error_bytes(
+        b"+++\ntitle = \"a\xFFb\"\n",
+        "e/x.md:2:11: invalid UTF-8 (byte 0xFF)",
+    );
+    check_error_bytes(b"\xFF\xFE+\x00+\x00", "e/x.md:1:1: file is UTF-16");
+}
+
+#[test]
+fn ids_become_url_segments() {
+    assert_eq!(default_id("2024/a.md"), "a");
+    assert_eq!(default_id("b.md"), "b");
+    assert_eq!(
+        url_segment("новости 1"),
+        "%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8%201"
+    );
+    let e = entry(&GOOD.replace("+++\n\n", "id = \"a b\"\n+++\n\n"));
+    assert_eq!(e.link.as_str(), "http://example.org/news/a%20b");
+    assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:a%20b");
+}

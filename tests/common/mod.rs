@@ -1,0 +1,173 @@
+//! Shared helpers for integration tests: a real server process, an HTTP
+//! client, and Python's feedparser.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `vestnik serve` process on an ephemeral loopback port, killed on drop.
+pub struct Server {
+    child: Child,
+    /// e.g. `http://127.0.0.1:43121`
+    pub base: String,
+    /// Lines the server wrote to stderr, collected in the background.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts the server on `data` with extra flags and waits until it listens.
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestnik"));
+        cmd.arg("serve")
+            .arg(data)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => Server {
+                child,
+                base,
+                stderr: lines,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start: {cmd:?}\nstderr:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
+            }
+        }
+    }
+
+    /// The absolute URL of a path on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The process id, for sending signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client that does not decompress or follow redirects.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// What feedparser reported for one file.
+#[derive(Debug, serde::Deserialize)]
+pub struct Parsed {
+    pub file: String,
+    pub bozo: i64,
+    pub bozo_exception: String,
+    pub version: String,
+    pub title: Option<String>,
+    pub entries: Vec<ParsedEntry>,
+}
+
+/// One entry as feedparser saw it.
+#[derive(Debug, serde::Deserialize)]
+pub struct ParsedEntry {
+    pub id: Option<String>,
+    pub link: Option<String>,
+    pub title: Option<String>,
+    pub published: Option<String>,
+}
+
+/// Runs Python's feedparser over named documents. Fails loudly (never skips)
+/// when python3 or feedparser is missing: `scripts/test` installs them.
+pub fn feedparser(docs: &[(String, Vec<u8>)]) -> Vec<Parsed> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut paths = Vec::new();
+    for (i, (_, bytes)) in docs.iter().enumerate() {
+        let p = dir.path().join(format!("{i}.xml"));
+        std::fs::write(&p, bytes).expect("write");
+        paths.push(p);
+    }
+    let script = root().join("tests/feedparser_check.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(&paths)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}; run scripts/test, which installs the test dependencies", script.display()));
+    assert!(
+        out.status.success(),
+        "feedparser failed (is it installed? scripts/test installs it)\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Vec<Parsed> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    assert_eq!(parsed.len(), docs.len(), "feedparser output count");
+    parsed
+}
+
+/// Runs `vestnik` with arguments and returns (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vestnik"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run vestnik");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
