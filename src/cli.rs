@@ -55,4 +55,7 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// Do not watch the data directory; reload only on SIGHUP.
+    #[arg(long)]
+    pub no_watch: bool,
 }

@@ -142,11 +142,12 @@ fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Respons
         Some(r) => r,
         None => handler::respond(&shared.current.load(), req),
     };
-    let bytes = response
+    let bytes: u64 = response
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("0");
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     tracing::info!(
         target: "vestnik::access",
         client = %peer.ip(),
