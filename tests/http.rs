@@ -50,12 +50,18 @@ fn validators_and_conditional_get() {
     assert_eq!(first.status(), 200);
     let etag = header(&first, "etag");
     let last_modified = header(&first, "last-modified");
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
     assert_eq!(header(&first, "cache-control"), "public, max-age=300");
     assert_eq!(header(&first, "vary"), "Accept-Encoding");
     assert!(last_modified.ends_with(" GMT"), "{last_modified}");
     let body = first.text().unwrap();
-    assert!(body.contains("<ttl>5</ttl>"), "ttl agrees with max-age in minutes");
+    assert!(
+        body.contains("<ttl>5</ttl>"),
+        "ttl agrees with max-age in minutes"
+    );
 
     let cases: Vec<(Vec<(&str, String)>, u16)> = vec![
         (vec![("if-none-match", etag.clone())], 304),
@@ -64,11 +70,17 @@ fn validators_and_conditional_get() {
         (vec![("if-none-match", "*".into())], 304),
         (vec![("if-none-match", "\"nope\"".into())], 200),
         (vec![("if-modified-since", last_modified.clone())], 304),
-        (vec![("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT".into())], 200),
+        (
+            vec![("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT".into())],
+            200,
+        ),
         (vec![("if-modified-since", "not a date".into())], 200),
         // If-None-Match takes precedence over If-Modified-Since (RFC 9110 §13.2.2).
         (
-            vec![("if-none-match", "\"nope\"".into()), ("if-modified-since", last_modified.clone())],
+            vec![
+                ("if-none-match", "\"nope\"".into()),
+                ("if-modified-since", last_modified.clone()),
+            ],
             200,
         ),
         (
@@ -106,7 +118,15 @@ fn head_has_the_same_headers_and_no_body() {
             .send()
             .unwrap();
         assert_eq!(h.status(), 200);
-        for name in ["etag", "content-type", "content-length", "content-encoding", "last-modified", "cache-control", "vary"] {
+        for name in [
+            "etag",
+            "content-type",
+            "content-length",
+            "content-encoding",
+            "last-modified",
+            "cache-control",
+            "vary",
+        ] {
             assert_eq!(header(&h, name), header(&g, name), "{enc} {name}");
         }
         assert!(!header(&h, "content-length").is_empty());
@@ -142,23 +162,35 @@ fn content_coding_negotiation() {
         let decoded = match expected {
             "gzip" => {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).unwrap();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
             "br" => {
                 let mut out = Vec::new();
-                brotli::Decompressor::new(&body[..], 4096).read_to_end(&mut out).unwrap();
+                brotli::Decompressor::new(&body[..], 4096)
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
             _ => body,
         };
-        assert_eq!(decoded, plain_body.to_vec(), "{accept} decodes to the same feed");
+        assert_eq!(
+            decoded,
+            plain_body.to_vec(),
+            "{accept} decodes to the same feed"
+        );
         if expected.is_empty() {
             assert_eq!(etag, plain_etag);
         }
         etags.insert((expected, etag.clone()));
         // Each encoding's own ETag revalidates with the same Accept-Encoding.
-        let again = get(&server, FEED, &[("accept-encoding", accept), ("if-none-match", &etag)]);
+        let again = get(
+            &server,
+            FEED,
+            &[("accept-encoding", accept), ("if-none-match", &etag)],
+        );
         assert_eq!(again.status(), 304, "{accept}");
     }
     let distinct: std::collections::HashSet<_> = etags.iter().map(|(_, e)| e).collect();
@@ -179,8 +211,14 @@ fn errors_404_405_and_hostile_paths() {
     assert_eq!(r.status(), 404);
     assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
     let body = r.text().unwrap();
-    assert!(body.contains("http://localhost:8080/feeds/all.rss"), "{body}");
-    assert!(body.contains("http://localhost:8080/feeds/gradoustroistvo.atom"), "{body}");
+    assert!(
+        body.contains("http://localhost:8080/feeds/all.rss"),
+        "{body}"
+    );
+    assert!(
+        body.contains("http://localhost:8080/feeds/gradoustroistvo.atom"),
+        "{body}"
+    );
 
     let r = client().post(server.url(FEED)).body("x").send().unwrap();
     assert_eq!(r.status(), 405);
@@ -205,12 +243,18 @@ fn errors_404_405_and_hostile_paths() {
         "/entries/2022/",
         "/site.toml",
     ] {
-        let resp = raw(&server, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+        let resp = raw(
+            &server,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
         assert_eq!(status_of(&resp), "404", "{path}: {resp}");
         assert!(!resp.contains("base_url"), "{path} leaked site.toml");
     }
     for path in ["/feeds/all.rss%00", "/%00", "/feeds/%ff.rss"] {
-        let resp = raw(&server, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+        let resp = raw(
+            &server,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
         assert_eq!(status_of(&resp), "400", "{path}: {resp}");
     }
     // A body on GET is ignored, not buffered.
@@ -220,7 +264,10 @@ fn errors_404_405_and_hostile_paths() {
     );
     assert_eq!(status_of(&resp), "200");
     // An oversized request head is refused.
-    let huge = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     let resp = raw(&server, huge.as_bytes());
     assert!(status_of(&resp) == "431" || resp.is_empty(), "{resp}");
 }
@@ -228,7 +275,14 @@ fn errors_404_405_and_hostile_paths() {
 #[test]
 fn healthz_and_access_log() {
     let server = Server::start(&root().join("data"), &[]);
-    let r = get(&server, "/healthz", &[("user-agent", "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers)")]);
+    let r = get(
+        &server,
+        "/healthz",
+        &[(
+            "user-agent",
+            "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers)",
+        )],
+    );
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "content-type"), "application/json");
     let v: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
@@ -241,7 +295,10 @@ fn healthz_and_access_log() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let logs = server.stderr.lock().unwrap().join("\n");
-        if logs.contains("42 subscribers") && logs.contains("/healthz") && logs.contains("status=200") {
+        if logs.contains("42 subscribers")
+            && logs.contains("/healthz")
+            && logs.contains("status=200")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no access log line:\n{logs}");
@@ -251,8 +308,13 @@ fn healthz_and_access_log() {
 
 #[test]
 fn rate_limit_answers_429_with_retry_after() {
-    let server = Server::start(&root().join("data"), &["--rate-limit", "1", "--rate-burst", "2"]);
-    let statuses: Vec<u16> = (0..4).map(|_| get(&server, FEED, &[]).status().as_u16()).collect();
+    let server = Server::start(
+        &root().join("data"),
+        &["--rate-limit", "1", "--rate-burst", "2"],
+    );
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| get(&server, FEED, &[]).status().as_u16())
+        .collect();
     assert_eq!(&statuses[..2], &[200, 200]);
     assert_eq!(statuses[3], 429, "{statuses:?}");
     let r = get(&server, FEED, &[]);
@@ -268,23 +330,31 @@ fn slow_headers_are_cut_off_after_the_timeout() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let started = Instant::now();
-    s.write_all(b"GET /feeds/all.rss HTTP/1.1\r\nHost: x\r\n").unwrap();
+    s.write_all(b"GET /feeds/all.rss HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     // Never finish the headers; the server must hang up on its own.
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(900), "closed too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed too early: {waited:?}"
+    );
     assert!(waited < Duration::from_secs(5), "not cut off: {waited:?}");
 
     // An idle keep-alive connection is closed after the same timeout.
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"HEAD /feeds/all.rss HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"HEAD /feeds/all.rss HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let started = Instant::now();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
-    assert!(started.elapsed() < Duration::from_secs(5), "idle connection kept open");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connection kept open"
+    );
 }
 
 #[test]
@@ -294,14 +364,21 @@ fn connection_limit_queues_extra_connections() {
     let hog = TcpStream::connect(&addr).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let mut waiting = TcpStream::connect(&addr).unwrap();
-    waiting.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     waiting
         .write_all(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut buf = [0u8; 64];
-    assert!(waiting.read(&mut buf).is_err(), "served beyond the connection limit");
+    assert!(
+        waiting.read(&mut buf).is_err(),
+        "served beyond the connection limit"
+    );
     drop(hog);
-    waiting.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut out = Vec::new();
     let _ = waiting.read_to_end(&mut out);
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
@@ -313,11 +390,18 @@ fn graceful_shutdown_finishes_the_request_in_flight() {
     // A feed of several megabytes, read slowly through a small receive window,
     // keeps the response in flight while SIGTERM arrives.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(root().join("tests/data/good-min/site.toml"), dir.path().join("site.toml")).unwrap();
+    std::fs::copy(
+        root().join("tests/data/good-min/site.toml"),
+        dir.path().join("site.toml"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("entries")).unwrap();
     let para = "Абзац длинного текста для проверки остановки сервера. ".repeat(150);
     for i in 0..40 {
-        let body = (0..8).map(|k| format!("{para} {i}-{k}")).collect::<Vec<_>>().join("\n\n");
+        let body = (0..8)
+            .map(|k| format!("{para} {i}-{k}"))
+            .collect::<Vec<_>>()
+            .join("\n\n");
         std::fs::write(
             dir.path().join(format!("entries/e{i:02}.md")),
             format!("+++\ntitle = \"Запись {i}\"\ndate = \"01.02.2024\"\nsections = [\"transport\"]\n+++\n{body}\n"),
@@ -335,7 +419,8 @@ fn graceful_shutdown_finishes_the_request_in_flight() {
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&addr.into()).unwrap();
     let mut s: TcpStream = socket.into();
-    s.write_all(b"GET /feeds/all.rss HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /feeds/all.rss HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut head = [0u8; 1024];
     let n = s.read(&mut head).unwrap();
     assert!(n > 0);
@@ -347,7 +432,10 @@ fn graceful_shutdown_finishes_the_request_in_flight() {
     assert!(kill.success());
     std::thread::sleep(Duration::from_millis(300));
     // New connections are refused once shutdown began.
-    assert!(TcpStream::connect(addr).is_err(), "still accepting after SIGTERM");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after SIGTERM"
+    );
 
     let mut rest = Vec::new();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -366,7 +454,13 @@ fn graceful_shutdown_finishes_the_request_in_flight() {
     all.extend_from_slice(&rest);
     let text = String::from_utf8_lossy(&all);
     assert!(text.starts_with("HTTP/1.1 200"));
-    assert!(text.trim_end().ends_with("</rss>"), "response cut short: {} bytes", all.len());
-    let status = server.wait_exit(Duration::from_secs(20)).expect("server exited");
+    assert!(
+        text.trim_end().ends_with("</rss>"),
+        "response cut short: {} bytes",
+        all.len()
+    );
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("server exited");
     assert!(status.success(), "{status:?}");
 }
