@@ -9,16 +9,20 @@
 //! - [`render`]: model to feed bytes, the only user of the feed crates;
 //! - [`snapshot`]: every feed pre-rendered and pre-compressed, immutable;
 //! - [`serve`]: HTTP over the current snapshot;
+//! - [`reload`]: file events to new snapshots, swapped atomically;
+//! - [`app`]: the `serve` command assembled from the pieces above;
 //! - [`cli`]: the command line.
 //!
 //! `config → entry → model → render → snapshot` does no network I/O and never
 //! reads the clock, so the same data gives byte-identical feeds everywhere.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod entry;
 pub mod model;
+pub mod reload;
 pub mod render;
 pub mod serve;
 pub mod snapshot;
@@ -30,7 +34,5 @@ use std::path::Path;
 ///
 /// A broken `site.toml` is an error; broken entries are diagnostics.
 pub fn load_site(data_dir: &Path) -> Result<model::Site, diagnostic::Diagnostic> {
-    let config = config::Config::load(data_dir)?;
-    let loaded = entry::load(data_dir, &config);
-    Ok(model::Site::new(config, loaded.entries, loaded.diagnostics))
+    Ok(entry::Loader::open(data_dir)?.site())
 }

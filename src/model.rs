@@ -4,6 +4,8 @@
 //! first. A [`Feed`] is a view: a scope (combined or one section) plus the
 //! entries that belong in it, already limited to `feed_limit`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, FixedOffset};
 use url::Url;
 
@@ -17,7 +19,11 @@ pub struct Site {
     /// The validated configuration.
     pub config: Config,
     /// Published entries, newest first; ties broken by id.
-    pub entries: Vec<Entry>,
+    ///
+    /// Shared with the loader's per-file cache, so an entry whose file did not
+    /// change is the same allocation across reloads; `Arc::ptr_eq` tells the
+    /// snapshot which feeds need no re-render.
+    pub entries: Vec<Arc<Entry>>,
     /// Problems found while loading.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -49,8 +55,8 @@ pub fn newest_first(a: &Entry, b: &Entry) -> std::cmp::Ordering {
 
 impl Site {
     /// Builds a site from a configuration and loaded entries.
-    pub fn new(config: Config, mut entries: Vec<Entry>, diagnostics: Vec<Diagnostic>) -> Site {
-        entries.sort_by(newest_first);
+    pub fn new(config: Config, mut entries: Vec<Arc<Entry>>, diagnostics: Vec<Diagnostic>) -> Site {
+        entries.sort_by(|a, b| newest_first(a, b));
         Site {
             config,
             entries,
@@ -79,6 +85,7 @@ impl Site {
         let entries = self
             .entries
             .iter()
+            .map(|e| &**e)
             .filter(|e| scope.contains(e))
             .take(self.config.feed_limit)
             .collect();
@@ -91,7 +98,7 @@ impl Site {
 
     /// The newest modification time of any entry, if there is one.
     pub fn newest(&self) -> Option<DateTime<FixedOffset>> {
-        self.entries.iter().map(Entry::modified).max()
+        self.entries.iter().map(|e| e.modified()).max()
     }
 }
 

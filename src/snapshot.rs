@@ -70,26 +70,32 @@ pub struct Resource {
     pub gzip: Option<Variant>,
     /// Brotli variant, when it is smaller than the identity body.
     pub brotli: Option<Variant>,
+    /// True until the brotli variant has been computed (see [`Resource::finish`]).
+    pub brotli_pending: bool,
 }
 
+/// Bodies shorter than this are not worth compressing.
+const MIN_COMPRESS: usize = 256;
+
 impl Resource {
-    /// Builds a resource from rendered bytes, compressing them at the best levels.
+    /// Builds a resource from rendered bytes, with its gzip variant at the
+    /// best level. Brotli at quality 11 is about thirty times slower than
+    /// gzip, so it is left for [`Resource::finish`], which the reload loop runs
+    /// after the new bytes are already being served.
     pub fn new(
         content_type: &'static str,
         last_modified: Option<SystemTime>,
         body: Vec<u8>,
     ) -> Self {
         let hash = hex_prefix(&Sha256::digest(&body));
-        let make = |encoding: Encoding, compressed: Vec<u8>| -> Option<Variant> {
-            (compressed.len() < body.len()).then(|| Variant {
-                body: Bytes::from(compressed),
-                etag: format!("\"{hash}-{}\"", encoding.token().unwrap_or_default()),
-            })
-        };
-        let (gzip, brotli) = rayon::join(
-            || make(Encoding::Gzip, gzip(&body)),
-            || make(Encoding::Brotli, brotli(&body)),
-        );
+        let worth = body.len() >= MIN_COMPRESS;
+        let gzip = worth
+            .then(|| gzip(&body))
+            .filter(|c| c.len() < body.len())
+            .map(|c| Variant {
+                body: Bytes::from(c),
+                etag: format!("\"{hash}-gzip\""),
+            });
         Resource {
             content_type,
             last_modified,
@@ -98,8 +104,35 @@ impl Resource {
                 body: Bytes::from(body),
             },
             gzip,
-            brotli,
+            brotli: None,
+            brotli_pending: worth,
         }
+    }
+
+    /// Builds a resource with every variant, brotli included.
+    pub fn complete(
+        content_type: &'static str,
+        last_modified: Option<SystemTime>,
+        body: Vec<u8>,
+    ) -> Self {
+        Self::new(content_type, last_modified, body).finish()
+    }
+
+    /// This resource with its brotli variant computed.
+    pub fn finish(&self) -> Resource {
+        let mut done = self.clone();
+        if self.brotli_pending {
+            let body = &self.identity.body;
+            let hash = self.identity.etag.trim_matches('"');
+            done.brotli = Some(brotli(body))
+                .filter(|c| c.len() < body.len())
+                .map(|c| Variant {
+                    body: Bytes::from(c),
+                    etag: format!("\"{hash}-br\""),
+                });
+            done.brotli_pending = false;
+        }
+        done
     }
 
     /// The variant for an encoding, if this resource has one.
@@ -123,10 +156,12 @@ pub struct Health {
     pub problems: usize,
     /// A hash over every served body, equal across replicas with the same data.
     pub content_hash: String,
+    /// Resources whose brotli variant is still being computed; 0 when settled.
+    pub compressing: usize,
 }
 
 /// Everything the server answers from, built once per data load.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The site the resources were rendered from.
     pub site: Arc<Site>,
@@ -136,26 +171,91 @@ pub struct Snapshot {
     pub health: Health,
     /// The plain-text body of a 404: every feed URL.
     pub not_found: Bytes,
+    /// How many feed representations this build rendered (the rest were reused).
+    pub rendered: usize,
 }
 
 impl Snapshot {
-    /// Renders and compresses every standard feed of the site, in parallel.
+    /// Renders and compresses every standard feed of the site, in parallel,
+    /// brotli included.
     pub fn build(site: Arc<Site>) -> Snapshot {
-        let feeds = site.feeds();
-        let jobs: Vec<_> = feeds
+        Self::build_from(site, None).finished()
+    }
+
+    /// This snapshot with every pending brotli variant computed, in parallel.
+    /// Everything else is shared, so the ETags of the other encodings stay.
+    pub fn finished(&self) -> Snapshot {
+        self.finish_some(usize::MAX)
+    }
+
+    /// This snapshot with up to `n` pending brotli variants computed, so the
+    /// reload loop can look for new changes between small batches.
+    pub fn finish_some(&self, n: usize) -> Snapshot {
+        let mut done = self.clone();
+        let pending: Vec<(&String, &Arc<Resource>)> = self
+            .resources
             .iter()
-            .flat_map(|f| Format::ALL.into_iter().map(move |fmt| (f, fmt)))
+            .filter(|(_, r)| r.brotli_pending)
+            .take(n)
             .collect();
-        let mut resources: BTreeMap<String, Arc<Resource>> = jobs
+        let finished: Vec<(String, Arc<Resource>)> = pending
             .into_par_iter()
-            .map(|(feed, format)| {
+            .map(|(path, r)| (path.clone(), Arc::new(r.finish())))
+            .collect();
+        done.resources.extend(finished);
+        done.health.compressing = done.pending();
+        done
+    }
+
+    /// Resources still waiting for their brotli variant.
+    pub fn pending(&self) -> usize {
+        self.resources.values().filter(|r| r.brotli_pending).count()
+    }
+
+    /// Like [`Snapshot::build`], but reuses the bytes of every feed whose
+    /// inputs are unchanged since `prev`: same configuration and the very same
+    /// entries (`Arc` identity, which the loader keeps for unchanged files).
+    /// Unchanged feeds keep their bytes and ETags; only changed ones are
+    /// rendered and compressed.
+    pub fn build_from(site: Arc<Site>, prev: Option<&Snapshot>) -> Snapshot {
+        let prev = prev.filter(|p| p.site.config == site.config);
+        let feeds = site.feeds();
+        let mut resources: BTreeMap<String, Arc<Resource>> = BTreeMap::new();
+        let mut jobs = Vec::new();
+        for feed in &feeds {
+            let reusable = prev.and_then(|p| {
+                let old = p.site.feed(feed.scope);
+                let same = old.entries.len() == feed.entries.len()
+                    && old
+                        .entries
+                        .iter()
+                        .zip(&feed.entries)
+                        .all(|(a, b)| std::ptr::eq(*a, *b))
+                    // An empty feed's date falls back to the site's newest entry.
+                    && (!feed.entries.is_empty() || p.site.newest() == site.newest());
+                same.then_some(p)
+            });
+            for format in Format::ALL {
+                let path = format!("/{}", feed_path(feed.scope.slug(), format.extension()));
+                match reusable.and_then(|p| p.resources.get(&path)) {
+                    Some(r) => {
+                        resources.insert(path, r.clone());
+                    }
+                    None => jobs.push((path, feed, format)),
+                }
+            }
+        }
+        let rendered: Vec<(String, Arc<Resource>)> = jobs
+            .into_par_iter()
+            .map(|(path, feed, format)| {
                 let body = render::render(feed, format);
                 let updated = SystemTime::from(feed.updated());
-                let path = format!("/{}", feed_path(feed.scope.slug(), format.extension()));
                 let resource = Resource::new(format.content_type(), Some(updated), body);
                 (path, Arc::new(resource))
             })
             .collect();
+        let rerendered = rendered.len();
+        resources.extend(rendered);
         let list = feed_list(&site);
         let index = format!(
             "{}\n{}\n\nFeeds:\n\n{list}",
@@ -180,12 +280,14 @@ impl Snapshot {
             sections: site.config.sections.len(),
             problems: site.diagnostics.len(),
             content_hash: hex_prefix(&hasher.finalize()),
+            compressing: resources.values().filter(|r| r.brotli_pending).count(),
         };
         Snapshot {
             site,
             resources,
             health,
             not_found,
+            rendered: rerendered,
         }
     }
 
@@ -283,14 +385,14 @@ mod tests {
 
     #[test]
     fn each_encoding_has_its_own_etag_and_tiny_bodies_stay_plain() {
-        let r = Resource::new("text/plain", None, "x".repeat(1000).into_bytes());
+        let r = Resource::complete("text/plain", None, "x".repeat(1000).into_bytes());
         let gz = r.gzip.as_ref().unwrap();
         let br = r.brotli.as_ref().unwrap();
         assert_ne!(r.identity.etag, gz.etag);
         assert_ne!(gz.etag, br.etag);
         assert!(r.identity.etag.starts_with('"') && r.identity.etag.len() == 34);
 
-        let tiny = Resource::new("text/plain", None, b"x".to_vec());
+        let tiny = Resource::complete("text/plain", None, b"x".to_vec());
         assert!(tiny.gzip.is_none() && tiny.brotli.is_none());
     }
 }

@@ -1,14 +1,22 @@
-//! Reading `DATA/entries/**/*.md`: walk, read and parse in parallel, then
-//! resolve duplicate ids. Returns what loaded plus every problem found.
+//! Reading `DATA/entries/**/*.md` into entries, once or again and again.
+//!
+//! A [`Loader`] keeps one [`FileState`] per file: its fingerprint (size,
+//! mtime, content hash) and what parsing it gave. A reload re-reads only the
+//! files that changed, and a file that turns bad keeps its last good entry, so
+//! a half-written save never takes an article out of the feeds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use rayon::prelude::*;
 
-use super::{Context, Entry, Parsed, html::Sanitizer, parse};
-use crate::config::Config;
+use super::{Context, Entry, html::Sanitizer, parse};
+use crate::config::{Config, SITE_FILE};
 use crate::diagnostic::Diagnostic;
+use crate::model::Site;
 
 /// The entries directory inside DATA.
 pub const ENTRIES_DIR: &str = "entries";
@@ -16,11 +24,11 @@ pub const ENTRIES_DIR: &str = "entries";
 /// Entry files larger than this are rejected rather than read.
 pub const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
 
-/// The outcome of loading a data directory.
+/// The outcome of loading a data directory once.
 #[derive(Debug, Default)]
 pub struct Loaded {
     /// Published entries with unique ids, in path order.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Arc<Entry>>,
     /// Every problem, ordered by path and position.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -40,19 +48,20 @@ pub fn is_ignored_name(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_') || !name.ends_with(".md")
 }
 
-/// Lists the entry files under `DATA/entries`, sorted by relative path.
+/// Lists the entry files under `root` (a folder inside `DATA/entries`),
+/// sorted by relative path.
 ///
 /// Hidden and `_` directories are skipped. Symlinks are followed only when
 /// they resolve inside the data directory; others are reported.
-pub fn scan(data_dir: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
-    let root = data_dir.join(ENTRIES_DIR);
+pub fn scan(data_dir: &Path, root: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
+    let entries_root = data_dir.join(ENTRIES_DIR);
     let mut found = Vec::new();
     let mut problems = Vec::new();
     if !root.is_dir() {
         return (found, problems);
     }
     let data_real = std::fs::canonicalize(data_dir).ok();
-    let walker = walkdir::WalkDir::new(&root)
+    let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
@@ -66,7 +75,7 @@ pub fn scan(data_dir: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
         let item = match item {
             Ok(i) => i,
             Err(e) => {
-                let path = e.path().unwrap_or(&root).to_path_buf();
+                let path = e.path().unwrap_or(root).to_path_buf();
                 problems.push(Diagnostic::file(
                     &path,
                     format!("cannot read: {}", io_reason(&e)),
@@ -75,12 +84,11 @@ pub fn scan(data_dir: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
             }
         };
         let name = item.file_name().to_string_lossy();
-        if item.depth() == 0 || is_ignored_name(&name) {
+        if item.file_type().is_dir() || is_ignored_name(&name) {
             continue;
         }
         let path = item.path().to_path_buf();
-        let ft = item.file_type();
-        if ft.is_symlink() {
+        if item.file_type().is_symlink() {
             match (std::fs::canonicalize(&path), &data_real) {
                 (Ok(target), Some(data)) if target.starts_with(data) => {
                     if !target.is_file() {
@@ -102,20 +110,26 @@ pub fn scan(data_dir: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
                     continue;
                 }
             }
-        } else if !ft.is_file() {
+        } else if !item.file_type().is_file() {
             continue;
         }
-        let rel = path
-            .strip_prefix(&root)
-            .unwrap_or(&path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        found.push(Candidate { rel, path });
+        if let Some(rel) = relative(&entries_root, &path) {
+            found.push(Candidate { rel, path });
+        }
     }
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
     (found, problems)
+}
+
+/// `path` relative to `root` with `/` separators, if it is inside it.
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    Some(
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
 }
 
 fn io_reason(e: &walkdir::Error) -> String {
@@ -123,80 +137,369 @@ fn io_reason(e: &walkdir::Error) -> String {
         .map_or_else(|| e.to_string(), std::string::ToString::to_string)
 }
 
-/// Reads and parses one candidate file.
-pub fn read_and_parse(ctx: &Context<'_>, c: &Candidate) -> Parsed {
-    match read_limited(&c.path) {
-        Ok(bytes) => parse(ctx, &c.path, &c.rel, &bytes),
-        Err(message) => Parsed {
-            entry: None,
-            diagnostics: vec![Diagnostic::file(&c.path, message)],
-        },
+/// Size and modification time: cheap to read, and enough to skip unchanged files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    len: u64,
+    mtime: Option<SystemTime>,
+}
+
+/// What the loader knows about one file.
+#[derive(Debug, Clone)]
+pub struct FileState {
+    stat: Stat,
+    hash: u64,
+    /// The entry parsed from the current bytes, if they parse.
+    entry: Option<Arc<Entry>>,
+    /// The problems in the current bytes.
+    diagnostics: Vec<Diagnostic>,
+    /// The last entry this file gave, kept while the file is broken.
+    last_good: Option<Arc<Entry>>,
+    /// True when the file parsed cleanly but is a draft.
+    draft: bool,
+}
+
+/// What one refresh changed, for the reload log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Files seen for the first time.
+    pub added: usize,
+    /// Files whose content changed.
+    pub changed: usize,
+    /// Files that went away.
+    pub removed: usize,
+    /// True when `site.toml` changed and was accepted.
+    pub config: bool,
+}
+
+impl Changes {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
     }
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_ENTRY_BYTES {
+/// The loading state of one data directory, kept across reloads.
+pub struct Loader {
+    data_dir: PathBuf,
+    config: Config,
+    config_hash: u64,
+    /// A broken `site.toml` seen after startup; the previous config stays in use.
+    config_problem: Option<Diagnostic>,
+    sanitizer: Sanitizer,
+    files: BTreeMap<String, FileState>,
+    /// Problems found by the walk itself (outside symlinks, unreadable folders).
+    scan_problems: Vec<Diagnostic>,
+}
+
+impl Loader {
+    /// Reads `site.toml` and every entry. A broken `site.toml` is an error here.
+    pub fn open(data_dir: &Path) -> Result<Loader, Diagnostic> {
+        let (config, config_hash) = read_config(data_dir)?;
+        let mut loader = Loader {
+            data_dir: data_dir.to_path_buf(),
+            sanitizer: Sanitizer::new(&config.base_url),
+            config,
+            config_hash,
+            config_problem: None,
+            files: BTreeMap::new(),
+            scan_problems: Vec::new(),
+        };
+        loader.rescan();
+        Ok(loader)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Re-reads `site.toml`. A broken one keeps the previous configuration and
+    /// is reported; a changed one re-parses every entry against it.
+    pub fn reload_config(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        match read_config(&self.data_dir) {
+            Err(d) => self.config_problem = Some(previous_config_kept(d)),
+            Ok((config, hash)) => {
+                self.config_problem = None;
+                if hash != self.config_hash {
+                    self.config_hash = hash;
+                    if config != self.config {
+                        self.sanitizer = Sanitizer::new(&config.base_url);
+                        self.config = config;
+                        // Entries depend on the config (sections, base_url, zone).
+                        self.files.clear();
+                        changes = self.rescan();
+                        changes.config = true;
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    /// Walks the whole entries tree; re-reads files whose size or mtime
+    /// changed, and re-parses those whose content hash changed.
+    pub fn rescan(&mut self) -> Changes {
+        self.walk(false)
+    }
+
+    /// Walks the whole entries tree and re-reads every file (SIGHUP), so a
+    /// change that kept size and mtime is still seen. Unchanged content keeps
+    /// its parsed entry.
+    pub fn rescan_all(&mut self) -> Changes {
+        self.walk(true)
+    }
+
+    fn walk(&mut self, force: bool) -> Changes {
+        let root = self.data_dir.join(ENTRIES_DIR);
+        let (candidates, problems) = scan(&self.data_dir, &root);
+        self.scan_problems = problems;
+        let mut changes = Changes::default();
+        let seen: std::collections::HashSet<&str> =
+            candidates.iter().map(|c| c.rel.as_str()).collect();
+        let before = self.files.len();
+        self.files.retain(|rel, _| seen.contains(rel.as_str()));
+        changes.removed = before - self.files.len();
+        self.update(&candidates, force, &mut changes);
+        changes
+    }
+
+    /// Refreshes just these paths (from a file watcher): files are re-read,
+    /// folders are walked, and paths that no longer exist are dropped.
+    pub fn refresh_paths(&mut self, paths: &[PathBuf]) -> Changes {
+        let root = self.data_dir.join(ENTRIES_DIR);
+        let mut changes = Changes::default();
+        let mut candidates = Vec::new();
+        for path in paths {
+            if path.file_name().is_some_and(|n| n == SITE_FILE)
+                && path.parent() == Some(&*self.data_dir)
+            {
+                let c = self.reload_config();
+                if c.config {
+                    return c;
+                }
+                continue;
+            }
+            let Some(rel) = relative(&root, path) else {
+                continue;
+            };
+            if rel.is_empty() {
+                return self.rescan();
+            }
+            if path.is_dir() {
+                let (found, _) = scan(&self.data_dir, path);
+                candidates.extend(found);
+            } else if path.exists() {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let hidden = rel
+                    .split('/')
+                    .any(|part| part.starts_with('.') || part.starts_with('_'));
+                if !is_ignored_name(&name) && !hidden {
+                    candidates.push(Candidate {
+                        rel,
+                        path: path.clone(),
+                    });
+                }
+            } else {
+                // Gone: the file itself, or a folder with everything under it.
+                let prefix = format!("{rel}/");
+                let before = self.files.len();
+                self.files
+                    .retain(|r, _| r != &rel && !r.starts_with(&prefix));
+                changes.removed += before - self.files.len();
+            }
+        }
+        candidates.sort_by(|a, b| a.rel.cmp(&b.rel));
+        candidates.dedup_by(|a, b| a.rel == b.rel);
+        // The watcher said these changed: read them even if size and mtime
+        // look the same, since mtime can be coarse. The hash decides.
+        self.update(&candidates, true, &mut changes);
+        changes
+    }
+
+    fn update(&mut self, candidates: &[Candidate], force: bool, changes: &mut Changes) {
+        let ctx = Context {
+            config: &self.config,
+            sanitizer: &self.sanitizer,
+        };
+        let files = &self.files;
+        let results: Vec<(String, Option<FileState>)> = candidates
+            .par_iter()
+            .filter_map(|c| {
+                let old = files.get(&c.rel);
+                let stat = stat(&c.path);
+                if let (Some(old), Some(stat), false) = (old, stat, force) {
+                    if old.stat == stat {
+                        return None;
+                    }
+                }
+                Some((c.rel.clone(), read_state(&ctx, c, stat, old)))
+            })
+            .collect();
+        for (rel, state) in results {
+            match state {
+                None => {}
+                Some(new) => match self.files.get(&rel) {
+                    None => {
+                        changes.added += 1;
+                        self.files.insert(rel, new);
+                    }
+                    Some(old) if old.hash == new.hash => {
+                        // Touched but not changed: keep the same Arc, only update the stat.
+                        let stat = new.stat;
+                        if let Some(s) = self.files.get_mut(&rel) {
+                            s.stat = stat;
+                        }
+                    }
+                    Some(_) => {
+                        changes.changed += 1;
+                        self.files.insert(rel, new);
+                    }
+                },
+            }
+        }
+    }
+
+    /// The site as the loader sees it now.
+    ///
+    /// Entries come in path order; of two with the same id, the one whose path
+    /// sorts first is published. A broken file contributes its last good entry.
+    pub fn site(&self) -> Site {
+        let loaded = self.loaded();
+        Site::new(self.config.clone(), loaded.entries, loaded.diagnostics)
+    }
+
+    /// Entries and problems as the loader sees them now.
+    pub fn loaded(&self) -> Loaded {
+        let entries_root = self.data_dir.join(ENTRIES_DIR);
+        let mut out = Loaded {
+            entries: Vec::with_capacity(self.files.len()),
+            diagnostics: self.scan_problems.clone(),
+        };
+        out.diagnostics.extend(self.config_problem.iter().cloned());
+        let mut owners: HashMap<&str, &str> = HashMap::with_capacity(self.files.len());
+        for (rel, state) in &self.files {
+            out.diagnostics.extend(state.diagnostics.iter().cloned());
+            let entry = match (&state.entry, &state.last_good) {
+                (Some(e), _) => e,
+                (None, Some(good)) if !state.draft => {
+                    out.diagnostics.push(Diagnostic::file(
+                        &entries_root.join(rel),
+                        "still publishing the last good version of this file until it is fixed",
+                    ));
+                    good
+                }
+                _ => continue,
+            };
+            if let Some(first) = owners.get(entry.id.as_str()) {
+                out.diagnostics.push(Diagnostic::file(
+                    &entries_root.join(rel),
+                    format!(
+                        "duplicate id \"{}\": {} has it too and is published; this file is not (give one of them another `id`)",
+                        entry.id,
+                        entries_root.join(first).display()
+                    ),
+                ));
+                continue;
+            }
+            owners.insert(&entry.id, rel);
+            out.entries.push(entry.clone());
+        }
+        out.diagnostics
+            .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        out
+    }
+}
+
+fn previous_config_kept(mut d: Diagnostic) -> Diagnostic {
+    d.message
+        .push_str("; still using the previous configuration until it is fixed");
+    d
+}
+
+fn read_config(data_dir: &Path) -> Result<(Config, u64), Diagnostic> {
+    let path = data_dir.join(SITE_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
+    let config = Config::parse(&path, &text)?;
+    Ok((config, hash_bytes(text.as_bytes())))
+}
+
+fn stat(path: &Path) -> Option<Stat> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stat {
+        len: meta.len(),
+        mtime: meta.modified().ok(),
+    })
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    // In-memory change detection only, never persisted: SipHash with fixed keys suffices.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Reads and parses one file; `None` if it vanished between the walk and the read.
+fn read_state(
+    ctx: &Context<'_>,
+    c: &Candidate,
+    stat: Option<Stat>,
+    old: Option<&FileState>,
+) -> Option<FileState> {
+    let stat = stat?;
+    let last_good = old.and_then(|o| o.entry.clone().or_else(|| o.last_good.clone()));
+    let bytes = match read_limited(&c.path, stat.len) {
+        Ok(b) => b,
+        Err(message) => {
+            return Some(FileState {
+                stat,
+                hash: 0,
+                entry: None,
+                diagnostics: vec![Diagnostic::file(&c.path, message)],
+                last_good,
+                draft: false,
+            });
+        }
+    };
+    let hash = hash_bytes(&bytes);
+    if let Some(old) = old {
+        if old.hash == hash {
+            let mut same = old.clone();
+            same.stat = stat;
+            return Some(same);
+        }
+    }
+    let parsed = parse(ctx, &c.path, &c.rel, &bytes);
+    let draft = parsed.entry.is_none() && parsed.diagnostics.is_empty();
+    let entry = parsed.entry.map(Arc::new);
+    Some(FileState {
+        stat,
+        hash,
+        last_good: if entry.is_some() { None } else { last_good },
+        entry,
+        diagnostics: parsed.diagnostics,
+        draft,
+    })
+}
+
+fn read_limited(path: &Path, len: u64) -> Result<Vec<u8>, String> {
+    if len > MAX_ENTRY_BYTES {
         return Err(format!(
-            "file is {} bytes, over the {} byte limit for an entry; split it or move attachments out",
-            meta.len(),
-            MAX_ENTRY_BYTES
+            "file is {len} bytes, over the {MAX_ENTRY_BYTES} byte limit for an entry; split it or move attachments out"
         ));
     }
-    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
-}
-
-/// Loads every entry under `DATA/entries`.
-pub fn load(data_dir: &Path, config: &Config) -> Loaded {
-    let (candidates, mut diagnostics) = scan(data_dir);
-    let sanitizer = Sanitizer::new(&config.base_url);
-    let ctx = Context {
-        config,
-        sanitizer: &sanitizer,
-    };
-    let parsed: Vec<(Candidate, Parsed)> = candidates
-        .into_par_iter()
-        .map(|c| {
-            let p = read_and_parse(&ctx, &c);
-            (c, p)
-        })
-        .collect();
-    let mut loaded = resolve(parsed);
-    diagnostics.append(&mut loaded.diagnostics);
-    sort_diagnostics(&mut diagnostics);
-    loaded.diagnostics = diagnostics;
-    loaded
-}
-
-/// Collects parsed files into published entries, in path order.
-///
-/// Of two files with the same id, the one whose path sorts first is published,
-/// and the other gets a diagnostic naming both.
-pub fn resolve(mut parsed: Vec<(Candidate, Parsed)>) -> Loaded {
-    parsed.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
-    let mut owners: HashMap<String, PathBuf> = HashMap::with_capacity(parsed.len());
-    let mut out = Loaded::default();
-    for (c, p) in parsed {
-        out.diagnostics.extend(p.diagnostics);
-        let Some(entry) = p.entry else { continue };
-        if let Some(first) = owners.get(&entry.id) {
-            out.diagnostics.push(Diagnostic::file(
-                &c.path,
-                format!(
-                    "duplicate id \"{}\": {} has it too and is published; this file is not (give one of them another `id`)",
-                    entry.id,
-                    first.display()
-                ),
-            ));
-            continue;
-        }
-        owners.insert(entry.id.clone(), c.path);
-        out.entries.push(entry);
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_ENTRY_BYTES {
+        return Err(format!(
+            "file is over the {MAX_ENTRY_BYTES} byte limit for an entry"
+        ));
     }
-    sort_diagnostics(&mut out.diagnostics);
-    out
-}
-
-fn sort_diagnostics(d: &mut [Diagnostic]) {
-    d.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+    Ok(bytes)
 }

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::text::{squash_whitespace, xml_safe};
 
-pub use load::{Loaded, load};
+pub use load::{Loaded, Loader};
 
 /// A published entry, validated and rendered.
 #[derive(Debug, Clone, PartialEq)]

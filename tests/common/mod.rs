@@ -54,11 +54,15 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Server {
-                child,
-                base,
-                stderr: lines,
-            },
+            Ok(base) => {
+                let server = Server {
+                    child,
+                    base,
+                    stderr: lines,
+                };
+                server.wait_settled();
+                server
+            }
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -66,6 +70,29 @@ impl Server {
                     lines.lock().unwrap().join("\n")
                 );
             }
+        }
+    }
+
+    /// Waits (bounded) until the server has computed every brotli variant,
+    /// so responses no longer change encoding under a test.
+    pub fn wait_settled(&self) {
+        let http = client();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let health: serde_json::Value = http
+                .get(self.url("/healthz"))
+                .send()
+                .and_then(|r| r.bytes())
+                .map(|b| serde_json::from_slice(&b).unwrap_or_default())
+                .unwrap_or_default();
+            if health["compressing"] == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server never finished compressing: {health}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -1,0 +1,94 @@
+//! The `serve` command assembled: load, snapshot, listen, watch, reload on
+//! SIGHUP, stop on SIGINT/SIGTERM. The edges around the pure core meet here.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::cli::ServeArgs;
+use crate::entry::Loader;
+use crate::reload::{self, Change, Reloader};
+use crate::serve::{self, Limits};
+use crate::snapshot::Snapshot;
+
+/// Runs `vestnik serve` until SIGINT or SIGTERM.
+pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let loader = Loader::open(&args.data)
+        .map_err(|d| anyhow::anyhow!("{d}"))
+        .with_context(|| format!("cannot load {}", args.data.display()))?;
+    let site = loader.site();
+    for d in &site.diagnostics {
+        tracing::warn!("{d}");
+    }
+    // Serve as soon as the feeds are rendered; the reload thread adds the
+    // brotli variants in the background (clients get gzip until then).
+    let snapshot = Snapshot::build_from(Arc::new(site), None);
+    tracing::info!(
+        entries = snapshot.health.entries,
+        problems = snapshot.health.problems,
+        ms = started.elapsed().as_millis() as u64,
+        "loaded {}",
+        args.data.display()
+    );
+    let current = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
+
+    let (tx, rx) = std::sync::mpsc::channel::<Change>();
+    let _watcher = if args.no_watch {
+        None
+    } else {
+        Some(
+            reload::watch(&args.data, tx.clone())
+                .with_context(|| format!("cannot watch {}", args.data.display()))?,
+        )
+    };
+    let reloader = Reloader::new(loader, current.clone());
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || reloader.run(&rx))
+        .context("cannot start the reload thread")?;
+
+    let limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        rate: NonZeroU32::new(args.rate_limit)
+            .map(|r| (r, NonZeroU32::new(args.rate_burst).unwrap_or(r))),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to find an ephemeral port.
+        println!("listening on http://{addr}/");
+        tracing::info!("listening on http://{addr}/");
+        tokio::spawn(forward_sighup(tx));
+        serve::run(listener, current, limits, serve::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// SIGHUP forces a full reload: `site.toml` and every entry re-read.
+async fn forward_sighup(tx: std::sync::mpsc::Sender<Change>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: full reload");
+            if tx.send(Change::Full).is_err() {
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+}

@@ -1,0 +1,252 @@
+//! Live data directory: file events become new snapshots, swapped atomically.
+//!
+//! A watcher thread (the `notify` crate) and SIGHUP send [`Change`]s into one
+//! channel. The reload loop coalesces a burst of changes (a `git pull`, an
+//! `rsync`) into one refresh, asks the [`Loader`] to re-read only what changed,
+//! builds a snapshot that reuses every unchanged feed, and swaps it in. A
+//! request that already loaded the old snapshot finishes on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use crate::entry::Loader;
+use crate::entry::load::Changes;
+use crate::serve::Current;
+use crate::snapshot::Snapshot;
+
+/// What happened in the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// These paths were created, written, renamed or removed.
+    Paths(Vec<PathBuf>),
+    /// The watcher lost track (event queue overflow): walk everything.
+    Rescan,
+    /// Re-read `site.toml` and every entry (SIGHUP).
+    Full,
+}
+
+/// After the first event, wait this long for quiet before reloading, so a
+/// save that writes and renames in several steps is one reload.
+const QUIET: Duration = Duration::from_millis(20);
+
+/// Never delay a reload longer than this, however busy the directory is.
+const MAX_DELAY: Duration = Duration::from_millis(300);
+
+/// Brotli variants computed between two looks at the change channel: one per core.
+const BROTLI_BATCH: usize = 2;
+
+/// The outcome of one reload, for logs and tests.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Files added, changed and removed, and whether the config changed.
+    pub changes: Changes,
+    /// Feed representations rendered (the others kept their bytes).
+    pub rendered: usize,
+    /// Problems in the new snapshot.
+    pub problems: usize,
+    /// Wall time from the start of the refresh to the swap.
+    pub took: Duration,
+}
+
+/// Owns the loader and publishes snapshots into `current`.
+pub struct Reloader {
+    loader: Loader,
+    current: Current,
+}
+
+impl Reloader {
+    /// A reloader for a loader whose site is already being served from `current`.
+    pub fn new(loader: Loader, current: Current) -> Self {
+        Reloader { loader, current }
+    }
+
+    /// Applies one change; swaps in a new snapshot if anything changed.
+    pub fn apply(&mut self, change: &Change) -> Option<Report> {
+        let started = Instant::now();
+        let changes = match change {
+            Change::Paths(paths) => self.loader.refresh_paths(paths),
+            Change::Rescan => self.loader.rescan(),
+            Change::Full => {
+                let c = self.loader.reload_config();
+                if c.config {
+                    c
+                } else {
+                    self.loader.rescan_all()
+                }
+            }
+        };
+        let prev = self.current.load_full();
+        let site = self.loader.site();
+        let problems_changed = site.diagnostics != prev.site.diagnostics;
+        if changes.is_empty() && !problems_changed && *change != Change::Full {
+            return None;
+        }
+        let snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
+        let report = Report {
+            changes,
+            rendered: snapshot.rendered,
+            problems: snapshot.health.problems,
+            took: Duration::ZERO,
+        };
+        self.current.store(Arc::new(snapshot));
+        let report = Report {
+            took: started.elapsed(),
+            ..report
+        };
+        log(&report, &self.current.load().site.diagnostics);
+        Some(report)
+    }
+
+    /// Runs until every sender is gone, coalescing bursts into single reloads.
+    ///
+    /// Between changes it computes the brotli variants that new snapshots
+    /// leave pending, a batch at a time, so an edit never waits behind more
+    /// than one batch of compression.
+    pub fn run(mut self, rx: &Receiver<Change>) {
+        loop {
+            let first = if self.current.load().pending() > 0 {
+                match rx.try_recv() {
+                    Ok(change) => change,
+                    Err(TryRecvError::Empty) => {
+                        self.finish_batch();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(change) => change,
+                    Err(_) => return,
+                }
+            };
+            let change = coalesce(first, rx);
+            self.apply(&change);
+        }
+    }
+
+    /// Computes one batch of pending brotli variants and publishes them.
+    /// Only this thread stores snapshots, so the one loaded here is current.
+    fn finish_batch(&self) {
+        let current = self.current.load_full();
+        let started = Instant::now();
+        let done = current.finish_some(BROTLI_BATCH);
+        let left = done.health.compressing;
+        self.current.store(Arc::new(done));
+        tracing::debug!(
+            left,
+            ms = started.elapsed().as_millis() as u64,
+            "brotli batch done"
+        );
+        if left == 0 {
+            tracing::info!("all feeds compressed");
+        }
+    }
+}
+
+fn log(report: &Report, diagnostics: &[crate::diagnostic::Diagnostic]) {
+    let c = &report.changes;
+    tracing::info!(
+        added = c.added,
+        changed = c.changed,
+        removed = c.removed,
+        config = c.config,
+        feeds_rendered = report.rendered,
+        problems = report.problems,
+        ms = format!("{:.1}", report.took.as_secs_f64() * 1000.0),
+        "reloaded"
+    );
+    for d in diagnostics {
+        tracing::warn!("{d}");
+    }
+}
+
+/// Gathers the changes that follow `first` until the directory is quiet.
+fn coalesce(first: Change, rx: &Receiver<Change>) -> Change {
+    let started = Instant::now();
+    let mut merged = first;
+    loop {
+        let left = MAX_DELAY.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        match rx.recv_timeout(QUIET.min(left)) {
+            Ok(next) => merged = merge(merged, next),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    merged
+}
+
+fn merge(a: Change, b: Change) -> Change {
+    match (a, b) {
+        (Change::Full, _) | (_, Change::Full) => Change::Full,
+        (Change::Rescan, _) | (_, Change::Rescan) => Change::Rescan,
+        (Change::Paths(mut x), Change::Paths(y)) => {
+            x.extend(y);
+            // Beyond this, walking the tree is cheaper than handling paths one by one.
+            if x.len() > 10_000 {
+                Change::Rescan
+            } else {
+                Change::Paths(x)
+            }
+        }
+    }
+}
+
+/// Starts watching `data_dir` recursively; events go to `tx` as [`Change`]s.
+/// Keep the returned watcher alive for as long as watching should go on.
+pub fn watch(data_dir: &Path, tx: Sender<Change>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let change = match res {
+            Ok(event) if event.need_rescan() => Change::Rescan,
+            Ok(event) => match event.kind {
+                EventKind::Access(_) => return,
+                _ if event.paths.is_empty() => Change::Rescan,
+                _ => Change::Paths(event.paths),
+            },
+            Err(e) => {
+                tracing::warn!("file watcher: {e}; rescanning");
+                Change::Rescan
+            }
+        };
+        // The reload loop is gone only when the server is shutting down.
+        let _ = tx.send(change);
+    })?;
+    watcher.watch(data_dir, RecursiveMode::Recursive)?;
+    Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_prefers_the_widest_change() {
+        let p = |s: &str| Change::Paths(vec![PathBuf::from(s)]);
+        assert_eq!(
+            merge(p("a"), p("b")),
+            Change::Paths(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(merge(p("a"), Change::Rescan), Change::Rescan);
+        assert_eq!(merge(Change::Rescan, Change::Full), Change::Full);
+        assert_eq!(merge(Change::Full, p("a")), Change::Full);
+    }
+
+    #[test]
+    fn a_burst_is_one_change() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..500 {
+            tx.send(Change::Paths(vec![PathBuf::from(format!("f{i}"))]))
+                .unwrap();
+        }
+        let first = rx.recv().unwrap();
+        match coalesce(first, &rx) {
+            Change::Paths(p) => assert_eq!(p.len(), 500),
+            other => panic!("{other:?}"),
+        }
+        assert!(rx.try_recv().is_err());
+    }
+}
