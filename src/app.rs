@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use crate::cli::ServeArgs;
 use crate::entry::Loader;
-use crate::reload::{self, Change, Reloader};
+use crate::reload::{self, Change, Event, Reloader};
 use crate::serve::{self, Limits};
 use crate::snapshot::Snapshot;
 
@@ -35,7 +35,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     );
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
 
-    let (tx, rx) = std::sync::mpsc::channel::<Change>();
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
     let _watcher = if args.no_watch {
         None
     } else {
@@ -45,9 +45,10 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         )
     };
     let reloader = Reloader::new(loader, current.clone());
+    let worker_tx = tx.clone();
     std::thread::Builder::new()
         .name("reload".into())
-        .spawn(move || reloader.run(&rx))
+        .spawn(move || reloader.run(&rx, worker_tx))
         .context("cannot start the reload thread")?;
 
     let limits = Limits {
@@ -74,7 +75,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// SIGHUP forces a full reload: `site.toml` and every entry re-read.
-async fn forward_sighup(tx: std::sync::mpsc::Sender<Change>) {
+async fn forward_sighup(tx: std::sync::mpsc::Sender<Event>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -84,7 +85,7 @@ async fn forward_sighup(tx: std::sync::mpsc::Sender<Change>) {
         };
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: full reload");
-            if tx.send(Change::Full).is_err() {
+            if tx.send(Event::Changed(Change::Full)).is_err() {
                 return;
             }
         }

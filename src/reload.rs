@@ -6,15 +6,16 @@
 //! builds a snapshot that reuses every unchanged feed, and swaps it in. A
 //! request that already loaded the old snapshot finishes on it.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crate::entry::Loader;
 use crate::entry::load::Changes;
 use crate::serve::Current;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Resource, Snapshot};
 
 /// What happened in the data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +35,14 @@ const QUIET: Duration = Duration::from_millis(20);
 /// Never delay a reload longer than this, however busy the directory is.
 const MAX_DELAY: Duration = Duration::from_millis(300);
 
-/// Brotli variants computed between two looks at the change channel: one per core.
-const BROTLI_BATCH: usize = 2;
+/// A message to the reload loop.
+#[derive(Debug)]
+pub enum Event {
+    /// Something changed in the data directory, or SIGHUP asked for a reload.
+    Changed(Change),
+    /// The compression worker finished a resource's brotli variant.
+    Compressed(String, Arc<Resource>),
+}
 
 /// The outcome of one reload, for logs and tests.
 #[derive(Debug, Clone)]
@@ -77,13 +84,21 @@ impl Reloader {
                 }
             }
         };
+        let refreshed = started.elapsed();
         let prev = self.current.load_full();
         let site = self.loader.site();
+        let assembled = started.elapsed();
         let problems_changed = site.diagnostics != prev.site.diagnostics;
         if changes.is_empty() && !problems_changed && *change != Change::Full {
             return None;
         }
         let snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
+        tracing::debug!(
+            refresh_ms = refreshed.as_secs_f64() * 1000.0,
+            site_ms = (assembled - refreshed).as_secs_f64() * 1000.0,
+            snapshot_ms = (started.elapsed() - assembled).as_secs_f64() * 1000.0,
+            "reload phases"
+        );
         let report = Report {
             changes,
             rendered: snapshot.rendered,
@@ -101,46 +116,77 @@ impl Reloader {
 
     /// Runs until every sender is gone, coalescing bursts into single reloads.
     ///
-    /// Between changes it computes the brotli variants that new snapshots
-    /// leave pending, a batch at a time, so an edit never waits behind more
-    /// than one batch of compression.
-    pub fn run(mut self, rx: &Receiver<Change>) {
-        loop {
-            let first = if self.current.load().pending() > 0 {
-                match rx.try_recv() {
-                    Ok(change) => change,
-                    Err(TryRecvError::Empty) => {
-                        self.finish_batch();
-                        continue;
+    /// Brotli variants that new snapshots leave pending are computed on a
+    /// worker thread and come back as [`Event::Compressed`], so a reload never
+    /// waits behind compression. `tx` is the sending side of `rx`, for the worker.
+    pub fn run(mut self, rx: &Receiver<Event>, tx: Sender<Event>) {
+        let (jobs, queue) = std::sync::mpsc::channel::<(String, Arc<Resource>)>();
+        let worker = std::thread::Builder::new()
+            .name("brotli".into())
+            .spawn(move || {
+                for (path, resource) in queue {
+                    let done = Arc::new(resource.finish());
+                    if tx.send(Event::Compressed(path, done)).is_err() {
+                        return;
                     }
-                    Err(TryRecvError::Disconnected) => return,
                 }
-            } else {
-                match rx.recv() {
-                    Ok(change) => change,
-                    Err(_) => return,
+            });
+        if let Err(e) = worker {
+            tracing::warn!("cannot start the compression thread ({e}); serving gzip only");
+        }
+        let mut in_flight = HashSet::new();
+        self.queue_pending(&jobs, &mut in_flight);
+        while let Ok(event) = rx.recv() {
+            match event {
+                Event::Compressed(path, resource) => {
+                    in_flight.remove(&resource.identity.etag);
+                    self.install(path, resource);
                 }
-            };
-            let change = coalesce(first, rx);
-            self.apply(&change);
+                Event::Changed(first) => {
+                    let mut compressed = Vec::new();
+                    let change = coalesce(first, rx, &mut compressed);
+                    self.apply(&change);
+                    for (path, resource) in compressed {
+                        in_flight.remove(&resource.identity.etag);
+                        self.install(path, resource);
+                    }
+                    self.queue_pending(&jobs, &mut in_flight);
+                }
+            }
         }
     }
 
-    /// Computes one batch of pending brotli variants and publishes them.
+    /// Sends every pending resource of the current snapshot to the worker once.
+    fn queue_pending(
+        &self,
+        jobs: &Sender<(String, Arc<Resource>)>,
+        in_flight: &mut HashSet<String>,
+    ) {
+        let current = self.current.load();
+        for (path, r) in &current.resources {
+            if r.brotli_pending && in_flight.insert(r.identity.etag.clone()) {
+                let _ = jobs.send((path.clone(), r.clone()));
+            }
+        }
+    }
+
+    /// Publishes a finished resource if the current snapshot still serves the
+    /// same bytes at that path; a stale one (the feed changed since) is dropped.
     /// Only this thread stores snapshots, so the one loaded here is current.
-    fn finish_batch(&self) {
+    fn install(&self, path: String, finished: Arc<Resource>) {
         let current = self.current.load_full();
-        let started = Instant::now();
-        let done = current.finish_some(BROTLI_BATCH);
-        let left = done.health.compressing;
-        self.current.store(Arc::new(done));
-        tracing::debug!(
-            left,
-            ms = started.elapsed().as_millis() as u64,
-            "brotli batch done"
-        );
-        if left == 0 {
-            tracing::info!("all feeds compressed");
+        match current.resources.get(&path) {
+            Some(r) if r.brotli_pending && r.identity.etag == finished.identity.etag => {
+                let mut next = (*current).clone();
+                next.resources.insert(path, finished);
+                next.health.compressing = next.pending();
+                let left = next.health.compressing;
+                self.current.store(Arc::new(next));
+                if left == 0 {
+                    tracing::info!("all feeds compressed");
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -163,7 +209,12 @@ fn log(report: &Report, diagnostics: &[crate::diagnostic::Diagnostic]) {
 }
 
 /// Gathers the changes that follow `first` until the directory is quiet.
-fn coalesce(first: Change, rx: &Receiver<Change>) -> Change {
+/// Compression results that arrive meanwhile are kept in `compressed`.
+fn coalesce(
+    first: Change,
+    rx: &Receiver<Event>,
+    compressed: &mut Vec<(String, Arc<Resource>)>,
+) -> Change {
     let started = Instant::now();
     let mut merged = first;
     loop {
@@ -172,7 +223,8 @@ fn coalesce(first: Change, rx: &Receiver<Change>) -> Change {
             break;
         }
         match rx.recv_timeout(QUIET.min(left)) {
-            Ok(next) => merged = merge(merged, next),
+            Ok(Event::Changed(next)) => merged = merge(merged, next),
+            Ok(Event::Compressed(path, r)) => compressed.push((path, r)),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -197,7 +249,7 @@ fn merge(a: Change, b: Change) -> Change {
 
 /// Starts watching `data_dir` recursively; events go to `tx` as [`Change`]s.
 /// Keep the returned watcher alive for as long as watching should go on.
-pub fn watch(data_dir: &Path, tx: Sender<Change>) -> notify::Result<notify::RecommendedWatcher> {
+pub fn watch(data_dir: &Path, tx: Sender<Event>) -> notify::Result<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let change = match res {
@@ -213,7 +265,7 @@ pub fn watch(data_dir: &Path, tx: Sender<Change>) -> notify::Result<notify::Reco
             }
         };
         // The reload loop is gone only when the server is shutting down.
-        let _ = tx.send(change);
+        let _ = tx.send(Event::Changed(change));
     })?;
     watcher.watch(data_dir, RecursiveMode::Recursive)?;
     Ok(watcher)
@@ -239,11 +291,13 @@ mod tests {
     fn a_burst_is_one_change() {
         let (tx, rx) = std::sync::mpsc::channel();
         for i in 0..500 {
-            tx.send(Change::Paths(vec![PathBuf::from(format!("f{i}"))]))
-                .unwrap();
+            let paths = vec![PathBuf::from(format!("f{i}"))];
+            tx.send(Event::Changed(Change::Paths(paths))).unwrap();
         }
-        let first = rx.recv().unwrap();
-        match coalesce(first, &rx) {
+        let Ok(Event::Changed(first)) = rx.recv() else {
+            panic!("expected a change")
+        };
+        match coalesce(first, &rx, &mut Vec::new()) {
             Change::Paths(p) => assert_eq!(p.len(), 500),
             other => panic!("{other:?}"),
         }

@@ -185,18 +185,11 @@ impl Snapshot {
     /// This snapshot with every pending brotli variant computed, in parallel.
     /// Everything else is shared, so the ETags of the other encodings stay.
     pub fn finished(&self) -> Snapshot {
-        self.finish_some(usize::MAX)
-    }
-
-    /// This snapshot with up to `n` pending brotli variants computed, so the
-    /// reload loop can look for new changes between small batches.
-    pub fn finish_some(&self, n: usize) -> Snapshot {
         let mut done = self.clone();
         let pending: Vec<(&String, &Arc<Resource>)> = self
             .resources
             .iter()
             .filter(|(_, r)| r.brotli_pending)
-            .take(n)
             .collect();
         let finished: Vec<(String, Arc<Resource>)> = pending
             .into_par_iter()

@@ -308,11 +308,19 @@ impl Loader {
                 }
             } else {
                 // Gone: the file itself, or a folder with everything under it.
+                // Keys are sorted, so a folder's files are one contiguous range.
+                changes.removed += usize::from(self.files.remove(&rel).is_some());
                 let prefix = format!("{rel}/");
-                let before = self.files.len();
-                self.files
-                    .retain(|r, _| r != &rel && !r.starts_with(&prefix));
-                changes.removed += before - self.files.len();
+                let under: Vec<String> = self
+                    .files
+                    .range(prefix.clone()..)
+                    .take_while(|(r, _)| r.starts_with(&prefix))
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                for r in under {
+                    self.files.remove(&r);
+                    changes.removed += 1;
+                }
             }
         }
         candidates.sort_by(|a, b| a.rel.cmp(&b.rel));
