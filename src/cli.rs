@@ -25,6 +25,30 @@ pub enum Command {
         #[arg(default_value = "data")]
         data: PathBuf,
     },
+    /// Turn news pages saved as plain text into entry files; exit 1 if any page
+    /// had a problem (the good pages are still imported).
+    ///
+    /// Lists `FILE: imported as PATH`, `FILE: skipped, PATH already exists` and
+    /// then every problem as `FILE: reason` on stdout; the summary line and the
+    /// progress bar go to stderr, as with `check`.
+    Import(ImportArgs),
+}
+
+/// Options of `vestnik import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Saved pages: UTF-8 or Windows-1251 text, LF or CRLF line endings.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The data directory; entries go to DATA/entries/YYYY/.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// Section slug for pages whose «Секции АСДГ:» line names no section.
+    #[arg(long, value_name = "SLUG")]
+    pub section: Option<String>,
+    /// Print each file that would be written, path and content; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Options of `vestnik serve`.

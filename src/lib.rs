@@ -11,6 +11,7 @@
 //! - [`serve`]: HTTP over the current snapshot;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
 //! - [`app`]: the `serve` command assembled from the pieces above;
+//! - [`import`]: saved news pages (plain text) to entry files;
 //! - [`cli`]: the command line.
 //!
 //! `config → entry → model → render → snapshot` does no network I/O and never
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod entry;
+pub mod import;
 pub mod model;
 pub mod reload;
 pub mod render;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => vestnik::app::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Check { data } => check_command(&data),
+        Command::Import(args) => import_command(&args),
     };
     match result {
         Ok(code) => code,
@@ -46,6 +47,21 @@ fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
         site.diagnostics.len()
     );
     Ok(if site.diagnostics.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn import_command(args: &vestnik::cli::ImportArgs) -> anyhow::Result<ExitCode> {
+    let report = vestnik::import::run(args).map_err(|d| anyhow::anyhow!("cannot import: {d}"))?;
+    // Problems come last so a long list of imported files does not hide them.
+    let (problems, done): (Vec<_>, Vec<_>) = report.files.iter().partition(|f| f.is_problem());
+    for file in done.iter().chain(&problems) {
+        println!("{file}");
+    }
+    eprintln!("{}", report.summary());
+    Ok(if problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
