@@ -146,9 +146,12 @@ impl Feed<'_> {
         self.site.config.url(&feed_path(self.scope.slug(), ext))
     }
 
-    /// The human page the feed stands for.
+    /// The human page the feed stands for: the home page, or the section's page.
     pub fn html_url(&self) -> Url {
-        self.site.config.base_url.clone()
+        match self.scope {
+            Scope::All => self.site.config.base_url.clone(),
+            Scope::Section(s) => self.site.config.url(&section_path(&s.slug)),
+        }
     }
 
     /// The newest `updated`-or-`date` among the feed's entries.
@@ -163,6 +166,16 @@ impl Feed<'_> {
             .or_else(|| self.site.newest())
             .unwrap_or_default()
     }
+}
+
+/// The path of a section's page relative to `base_url`, e.g. `sections/sport`.
+pub fn section_path(slug: &str) -> String {
+    format!("sections/{slug}")
+}
+
+/// The path of an entry's page relative to `base_url`, e.g. `news/some-id`.
+pub fn news_path(id: &str) -> String {
+    format!("news/{}", crate::entry::url_segment(id))
 }
 
 /// The path of a feed relative to `base_url`, e.g. `feeds/all.rss`.

@@ -5,16 +5,16 @@
 //! bytes up here, so nothing is rendered or compressed on the request path.
 //! The snapshot is shared as `Arc<Snapshot>` and replaced whole, never mutated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::model::{Site, feed_path};
+use crate::model::{Feed, Scope, Site, feed_path, section_path};
 use crate::render::{self, Format};
 
 /// A content coding Vestnik can send.
@@ -171,8 +171,56 @@ pub struct Snapshot {
     pub health: Health,
     /// The plain-text body of a 404: every feed URL.
     pub not_found: Bytes,
-    /// How many feed representations this build rendered (the rest were reused).
+    /// How many resources this build rendered (the rest were reused).
     pub rendered: usize,
+    /// Entry pages rendered on demand, cached for the life of this snapshot.
+    pages: Arc<quick_cache::sync::Cache<String, Arc<Resource>>>,
+    /// Entry index by id, built on the first entry page request.
+    ids: Arc<OnceLock<HashMap<String, usize>>>,
+}
+
+/// Entry pages kept per snapshot; at ~10 KB each, about 20 MB at most.
+const PAGE_CACHE_ITEMS: usize = 2000;
+
+/// One piece of rendering work for a snapshot build.
+enum Job<'f, 's> {
+    Feed(&'f Feed<'s>, Format),
+    SectionPage(&'f Feed<'s>),
+    Index(&'f Site),
+    Opml(&'f Site, Format),
+}
+
+impl Job<'_, '_> {
+    fn run(&self) -> Resource {
+        match self {
+            Job::Feed(feed, format) => Resource::new(
+                format.content_type(),
+                Some(SystemTime::from(feed.updated())),
+                render::render(feed, *format),
+            ),
+            Job::SectionPage(feed) => Resource::new(
+                TEXT_HTML,
+                Some(SystemTime::from(feed.updated())),
+                render::html::section(feed),
+            ),
+            Job::Index(site) => Resource::new(
+                TEXT_HTML,
+                site.newest().map(SystemTime::from),
+                render::html::index(site),
+            ),
+            Job::Opml(site, format) => {
+                Resource::new(OPML, None, render::opml::render(site, *format))
+            }
+        }
+    }
+}
+
+/// The snapshot key of the OPML list that names feeds in `format`.
+pub fn opml_key(format: Format) -> String {
+    match format {
+        Format::Rss => "/feeds.opml".to_owned(),
+        other => format!("/feeds.opml?format={}", other.extension()),
+    }
 }
 
 impl Snapshot {
@@ -214,7 +262,7 @@ impl Snapshot {
         let prev = prev.filter(|p| p.site.config == site.config);
         let feeds = site.feeds();
         let mut resources: BTreeMap<String, Arc<Resource>> = BTreeMap::new();
-        let mut jobs = Vec::new();
+        let mut jobs: Vec<(String, Job<'_, '_>)> = Vec::new();
         for feed in &feeds {
             let reusable = prev.and_then(|p| {
                 let old = p.site.feed(feed.scope);
@@ -228,40 +276,47 @@ impl Snapshot {
                     && (!feed.entries.is_empty() || p.site.newest() == site.newest());
                 same.then_some(p)
             });
-            for format in Format::ALL {
-                let path = format!("/{}", feed_path(feed.scope.slug(), format.extension()));
+            let mut wanted: Vec<(String, Job<'_, '_>)> = Format::ALL
+                .into_iter()
+                .map(|f| {
+                    let path = format!("/{}", feed_path(feed.scope.slug(), f.extension()));
+                    (path, Job::Feed(feed, f))
+                })
+                .collect();
+            if let Scope::Section(s) = feed.scope {
+                wanted.push((
+                    format!("/{}", section_path(&s.slug)),
+                    Job::SectionPage(feed),
+                ));
+            }
+            for (path, job) in wanted {
                 match reusable.and_then(|p| p.resources.get(&path)) {
                     Some(r) => {
                         resources.insert(path, r.clone());
                     }
-                    None => jobs.push((path, feed, format)),
+                    None => jobs.push((path, job)),
                 }
+            }
+        }
+        // The home page counts every entry of every section, so it is always rebuilt.
+        jobs.push(("/".to_owned(), Job::Index(&site)));
+        // The subscription lists depend on the configuration only.
+        for format in Format::ALL {
+            let path = opml_key(format);
+            match prev.and_then(|p| p.resources.get(&path)) {
+                Some(r) => {
+                    resources.insert(path, r.clone());
+                }
+                None => jobs.push((path, Job::Opml(&site, format))),
             }
         }
         let rendered: Vec<(String, Arc<Resource>)> = jobs
             .into_par_iter()
-            .map(|(path, feed, format)| {
-                let body = render::render(feed, format);
-                let updated = SystemTime::from(feed.updated());
-                let resource = Resource::new(format.content_type(), Some(updated), body);
-                (path, Arc::new(resource))
-            })
+            .map(|(path, job)| (path, Arc::new(job.run())))
             .collect();
         let rerendered = rendered.len();
         resources.extend(rendered);
         let list = feed_list(&site);
-        let index = format!(
-            "{}\n{}\n\nFeeds:\n\n{list}",
-            site.config.title, site.config.description
-        );
-        resources.insert(
-            "/".to_owned(),
-            Arc::new(Resource::new(
-                TEXT_PLAIN,
-                site.newest().map(SystemTime::from),
-                index.into_bytes(),
-            )),
-        );
         let not_found = Bytes::from(format!("not found; the feeds are:\n\n{list}"));
         let mut hasher = Sha256::new();
         for (path, r) in &resources {
@@ -281,6 +336,8 @@ impl Snapshot {
             health,
             not_found,
             rendered: rerendered,
+            pages: Arc::new(quick_cache::sync::Cache::new(PAGE_CACHE_ITEMS)),
+            ids: Arc::new(OnceLock::new()),
         }
     }
 
@@ -288,9 +345,39 @@ impl Snapshot {
     pub fn get(&self, path: &str) -> Option<&Arc<Resource>> {
         self.resources.get(path)
     }
+
+    /// The page of the entry with this id, rendered on first request and
+    /// cached for the life of the snapshot. Pre-rendering every entry page
+    /// would cost memory proportional to the archive for pages few people open.
+    pub fn news_page(&self, id: &str) -> Option<Arc<Resource>> {
+        if let Some(r) = self.pages.get(id) {
+            return Some(r);
+        }
+        let ids = self.ids.get_or_init(|| {
+            self.site
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.id.clone(), i))
+                .collect()
+        });
+        let entry = &self.site.entries[*ids.get(id)?];
+        let mut page = Resource::new(
+            TEXT_HTML,
+            Some(SystemTime::from(entry.modified())),
+            render::html::news(&self.site, entry),
+        );
+        // Brotli at quality 11 costs more than serving a page is worth on the
+        // request path; these pages get gzip only.
+        page.brotli_pending = false;
+        let page = Arc::new(page);
+        self.pages.insert(id.to_owned(), page.clone());
+        Some(page)
+    }
 }
 
-const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+const OPML: &str = "text/x-opml; charset=utf-8";
 
 /// Every feed URL with its title, as plain text for `/` and 404 answers.
 fn feed_list(site: &Site) -> String {

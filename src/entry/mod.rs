@@ -274,7 +274,7 @@ fn parse_inner(
     };
 
     let link = match &fm.link {
-        None => ctx.config.url(&format!("news/{}", url_segment(&id))),
+        None => ctx.config.url(&crate::model::news_path(&id)),
         Some(l) => ctx
             .config
             .base_url

@@ -4,6 +4,9 @@
 //! same bytes, and no renderer reads the clock.
 
 mod atom;
+pub mod html;
+mod json;
+pub mod opml;
 mod rss;
 
 use crate::model::Feed;
@@ -15,17 +18,20 @@ pub enum Format {
     Rss,
     /// Atom 1.0 (RFC 4287).
     Atom,
+    /// JSON Feed 1.1.
+    Json,
 }
 
 impl Format {
     /// Every format, in the order feeds are listed.
-    pub const ALL: [Format; 2] = [Format::Rss, Format::Atom];
+    pub const ALL: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
 
     /// The file extension used in feed URLs.
     pub fn extension(self) -> &'static str {
         match self {
             Format::Rss => "rss",
             Format::Atom => "atom",
+            Format::Json => "json",
         }
     }
 
@@ -34,6 +40,7 @@ impl Format {
         match self {
             Format::Rss => "application/rss+xml",
             Format::Atom => "application/atom+xml",
+            Format::Json => "application/feed+json",
         }
     }
 
@@ -42,6 +49,16 @@ impl Format {
         match self {
             Format::Rss => "application/rss+xml; charset=utf-8",
             Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+
+    /// A short human name for subscribe links.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Rss => "RSS",
+            Format::Atom => "Atom",
+            Format::Json => "JSON Feed",
         }
     }
 
@@ -56,6 +73,7 @@ pub fn render(feed: &Feed<'_>, format: Format) -> Vec<u8> {
     match format {
         Format::Rss => rss::render(feed),
         Format::Atom => atom::render(feed),
+        Format::Json => json::render(feed),
     }
 }
 

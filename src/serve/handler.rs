@@ -12,7 +12,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use super::negotiate;
-use crate::snapshot::{Encoding, Resource, Snapshot};
+use crate::render::Format;
+use crate::snapshot::{Encoding, Resource, Snapshot, opml_key};
 
 /// The response body type.
 pub type Body = Full<Bytes>;
@@ -34,18 +35,35 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
         Ok(p) => p,
         Err(status) => return plain(status, "bad request path\n".into()),
     };
-    let mut response = match path.as_str() {
-        "/healthz" => healthz(snapshot),
-        p => match snapshot.get(p) {
-            Some(resource) => serve_resource(snapshot, resource, req),
-            None => not_found(snapshot),
+    let resource = match path.as_str() {
+        "/healthz" => None,
+        "/feeds.opml" => snapshot
+            .get(&opml_key(opml_format(req.uri().query())))
+            .cloned(),
+        p => match p.strip_prefix("/news/") {
+            Some(id) if !id.is_empty() => snapshot.news_page(id),
+            _ => snapshot.get(p).cloned(),
         },
+    };
+    let mut response = match (path.as_str(), resource) {
+        ("/healthz", _) => healthz(snapshot),
+        (_, Some(resource)) => serve_resource(snapshot, &resource, req),
+        (_, None) => not_found(snapshot),
     };
     if head {
         // Same headers as GET, including Content-Length, and no body.
         *response.body_mut() = Full::new(Bytes::new());
     }
     response
+}
+
+/// The feed format an OPML list should name: `?format=atom|json`, else RSS.
+/// Other query parameters are ignored, like everywhere else.
+fn opml_format(query: Option<&str>) -> Format {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "format")
+        .and_then(|(_, v)| Format::from_extension(&v))
+        .unwrap_or(Format::Rss)
 }
 
 /// Percent-decodes a request path. NUL bytes and invalid UTF-8 are a 400;

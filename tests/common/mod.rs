@@ -26,10 +26,11 @@ impl Server {
     /// Starts the server on `data` with extra flags and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestnik"));
-        cmd.arg("serve")
-            .arg(data)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
+        cmd.arg("serve").arg(data);
+        if !extra.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        cmd.args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -123,6 +124,46 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A copy of `src` in a temporary directory whose `base_url` names the port
+/// the server will get, so absolute links in feeds and pages lead back to it.
+/// Returns the directory and the `--addr` value to start the server with.
+pub fn data_with_own_port(src: &Path) -> (tempfile::TempDir, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(src, dir.path());
+    let site = std::fs::read_to_string(dir.path().join("site.toml")).expect("site.toml");
+    let site = site
+        .lines()
+        .map(|l| {
+            if l.starts_with("base_url") {
+                format!("base_url = \"http://127.0.0.1:{port}/\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("site.toml"), site).expect("write site.toml");
+    (dir, format!("127.0.0.1:{port}"))
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy");
+        }
     }
 }
 

@@ -1,0 +1,101 @@
+//! JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>), written with serde.
+
+use serde::Serialize;
+
+use super::{Format, authors};
+use crate::model::Feed;
+
+/// The top-level JSON Feed object; field order follows the specification.
+#[derive(Serialize)]
+struct JsonFeed<'a> {
+    version: &'static str,
+    title: String,
+    home_page_url: String,
+    feed_url: String,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<Author<'a>>,
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Author<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    id: String,
+    url: String,
+    /// Where a reprinted article came from (JSON Feed's attribution field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_url: Option<&'a str>,
+    title: &'a str,
+    content_html: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    summary: &'a str,
+    date_published: String,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<Author<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<&'a str>,
+}
+
+pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
+    let config = &feed.site.config;
+    let items = feed
+        .entries
+        .iter()
+        .map(|e| Item {
+            id: e.tag_uri(config),
+            url: e.link.to_string(),
+            external_url: e
+                .source
+                .as_ref()
+                .and_then(|s| s.url.as_ref())
+                .map(url::Url::as_str),
+            title: &e.title,
+            content_html: &e.content_html,
+            summary: &e.summary,
+            date_published: e.published.to_rfc3339(),
+            date_modified: e.modified().to_rfc3339(),
+            // Like Atom: entries without their own authors inherit the feed's.
+            authors: if e.authors.is_empty() {
+                vec![]
+            } else {
+                authors(feed, e)
+                    .into_iter()
+                    .map(|name| Author { name })
+                    .collect()
+            },
+            tags: e
+                .sections
+                .iter()
+                .filter_map(|slug| config.section(slug))
+                .map(|s| s.title.as_str())
+                .collect(),
+        })
+        .collect();
+    let site_author = if config.author.is_empty() {
+        config.title.as_str()
+    } else {
+        config.author.as_str()
+    };
+    let doc = JsonFeed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: feed.title(),
+        home_page_url: feed.html_url().to_string(),
+        feed_url: feed.url(Format::Json.extension()).to_string(),
+        description: feed.description(),
+        language: (!config.language.is_empty()).then_some(config.language.as_str()),
+        authors: vec![Author { name: site_author }],
+        items,
+    };
+    // Serializing plain structs of strings cannot fail.
+    let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

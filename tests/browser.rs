@@ -1,0 +1,109 @@
+//! End-to-end in headless Chromium (Debian's `chromium`, installed by
+//! scripts/test): the home page renders every section, its autodiscovery
+//! links lead to valid feeds, a section leads to news, a news page shows its
+//! source, and a screenshot of the home page is kept as a test artifact at
+//! `target/test-artifacts/index.png`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Server, client, data_with_own_port, root};
+
+/// Runs headless Chromium with the flags this machine needs, plus `args`.
+fn chromium(profile: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(args);
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run chromium ({e}); scripts/test installs Debian's chromium package")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Values of `attr` on tags of `doc` that contain `marker`.
+fn attrs<'a>(doc: &'a str, marker: &str, attr: &str) -> Vec<&'a str> {
+    doc.split('<')
+        .filter(|tag| tag.contains(marker))
+        .filter_map(|tag| {
+            let start = tag.find(&format!("{attr}=\""))? + attr.len() + 2;
+            Some(&tag[start..start + tag[start..].find('"')?])
+        })
+        .collect()
+}
+
+#[test]
+fn a_reader_finds_sections_news_and_feeds_in_a_real_browser() {
+    let (dir, addr) = data_with_own_port(&root().join("data"));
+    let server = Server::start(dir.path(), &["--addr", &addr]);
+    let profile = tempfile::tempdir().unwrap();
+    let http = client();
+
+    // The home page as the browser built it.
+    let dom = chromium(profile.path(), &["--dump-dom", &server.url("/")]);
+    assert_eq!(dom.matches("<li class=\"section\">").count(), 18, "{dom}");
+    assert!(dom.contains("Информатизация органов местного самоуправления"));
+    assert!(dom.contains("Муниципальный спорт и физическая культура"));
+
+    // Every autodiscovery link resolves to a feed feed-rs accepts.
+    let alternates = attrs(&dom, "rel=\"alternate\"", "href");
+    assert_eq!(
+        alternates.len(),
+        3,
+        "RSS, Atom and JSON Feed: {alternates:?}"
+    );
+    for href in alternates {
+        let body = http.get(href).send().unwrap().bytes().unwrap();
+        let feed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{href}: {e}"));
+        assert!(!feed.entries.is_empty(), "{href}");
+    }
+
+    // Click through: a section, then one of its news items.
+    let section = attrs(&dom, "/sections/informatizatsiia", "href")[0].to_owned();
+    let section_dom = chromium(profile.path(), &["--dump-dom", &section]);
+    assert_eq!(attrs(&section_dom, "rel=\"alternate\"", "href").len(), 3);
+    assert!(section_dom.contains("/feeds/informatizatsiia-organov-mestnogo-samoupravleniia.rss"));
+    let news = attrs(&section_dom, "/news/2022-08-22-ano-dialog", "href")[0].to_owned();
+    let news_dom = chromium(profile.path(), &["--dump-dom", &news]);
+    assert!(news_dom.contains("22 августа 2022"), "{news_dom}");
+    assert!(news_dom.contains("Источник: "), "{news_dom}");
+    assert!(news_dom.contains("Информационное агентство URA.RU"));
+
+    // A phone-width screenshot of the home page, kept for people to look at.
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("index.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        profile.path(),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=412,1600",
+            "--hide-scrollbars",
+            &server.url("/"),
+        ],
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
