@@ -303,11 +303,11 @@ fn good_pages_are_imported_and_bad_ones_reported() {
         .find(|e| e.id.starts_with("2022-11-28-"))
         .unwrap();
     assert!(
-        md.content_html.contains(
+        md.content_html().contains(
             "<p>1. Новосибирск — 96 баллов;</p>\n<p>- Томск и Омск разделили второе место;</p>\n<p># оценивались &lt;доступность&gt; и скорость загрузки страниц, а также *удобство* поиска.</p>"
         ),
         "the escaped lines render as the page's text: {}",
-        md.content_html
+        md.content_html()
     );
 }
 

@@ -37,8 +37,8 @@ pub struct Entry {
     pub sections: Vec<String>,
     /// Plain-text summary: the `summary` key, or the body's first paragraph.
     pub summary: String,
-    /// Sanitized HTML of the body followed by the source line, if any.
-    pub content_html: String,
+    /// The body, rendered to sanitized HTML (followed by the source line) on first use.
+    pub body: html::LazyHtml,
     /// Canonical URL of the article.
     pub link: Url,
     /// Author names; empty means the site's default author.
@@ -48,6 +48,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Sanitized HTML of the body followed by the source line, if any.
+    pub fn content_html(&self) -> &str {
+        self.body.get()
+    }
+
     /// The newest of `updated` and `published`.
     pub fn modified(&self) -> DateTime<FixedOffset> {
         self.updated
@@ -327,16 +332,16 @@ fn parse_inner(
         }
     };
 
-    let body = html::render(split.body, ctx.sanitizer);
     let summary = fm
         .summary
         .map(|s| squash_whitespace(&xml_safe(&s)))
         .filter(|s| !s.is_empty())
-        .unwrap_or(body.first_paragraph);
-    let mut content_html = body.html;
-    if let Some(source) = &source {
-        content_html.push_str(&source_line(ctx.config, source));
-    }
+        .unwrap_or_else(|| html::first_paragraph(split.body));
+    let attribution = source
+        .as_ref()
+        .map(|s| source_line(ctx.config, s))
+        .unwrap_or_default();
+    let body = html::LazyHtml::new(split.body.to_owned(), attribution, ctx.sanitizer.clone());
     let authors = fm
         .authors
         .iter()
@@ -352,7 +357,7 @@ fn parse_inner(
         updated,
         sections,
         summary,
-        content_html,
+        body,
         link,
         authors,
         source,

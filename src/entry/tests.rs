@@ -72,7 +72,7 @@ fn minimal_entry_gets_defaults() {
     assert_eq!(e.sections, ["transport"]);
     assert_eq!(e.summary, "Первый абзац.");
     assert_eq!(e.link.as_str(), "http://example.org/news/x");
-    assert_eq!(e.content_html, "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
+    assert_eq!(e.content_html(), "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
     assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:x");
 }
 
@@ -124,17 +124,17 @@ fn draft_is_excluded_without_a_problem() {
 fn attribution_variants() {
     let with = |source: &str| entry(&GOOD.replace("+++\n\n", &format!("{source}\n+++\n\n")));
     let linked = with("[source]\nname = \"URA.RU\"\nurl = \"https://ura.news/\"");
-    assert!(linked.content_html.ends_with(
+    assert!(linked.content_html().ends_with(
         "<p class=\"source\">Источник: <a href=\"https://ura.news/\" rel=\"noopener noreferrer\">URA.RU</a></p>\n"
     ));
     let named = with("[source]\nname = \"Пресс-служба <мэрии> & Co\"");
     assert!(
         named
-            .content_html
+            .content_html()
             .ends_with("<p class=\"source\">Источник: Пресс-служба &lt;мэрии&gt; &amp; Co</p>\n")
     );
     let none = entry(GOOD);
-    assert!(!none.content_html.contains("Источник"));
+    assert!(!none.content_html().contains("Источник"));
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn forbidden_xml_characters_are_removed_everywhere() {
             .replace("Второй", "Вт\u{1}орой\u{FFFF}"),
     );
     assert_eq!(e.title, "Новые автобусы");
-    assert!(e.content_html.contains("<p>Второй.</p>"));
+    assert!(e.content_html().contains("<p>Второй.</p>"));
 }
 
 #[test]

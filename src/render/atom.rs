@@ -124,7 +124,7 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
         source,
         summary: (!e.summary.is_empty()).then(|| Text::plain(e.summary.clone())),
         content: Some(Content {
-            value: Some(e.content_html.clone()),
+            value: Some(e.content_html().to_owned()),
             content_type: Some("html".to_owned()),
             ..Content::default()
         }),

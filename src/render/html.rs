@@ -303,7 +303,7 @@ pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
         datetime: entry.published.to_rfc3339(),
         sections: section_links(site, entry),
         authors: entry.authors.join(", "),
-        body: &entry.content_html,
+        body: entry.content_html(),
         canonical: (entry.link != own).then(|| entry.link.to_string()),
         labels: labels(site),
         alternates: alternates(&site.feed(Scope::All)),

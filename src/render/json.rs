@@ -58,7 +58,7 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
                 .and_then(|s| s.url.as_ref())
                 .map(url::Url::as_str),
             title: &e.title,
-            content_html: &e.content_html,
+            content_html: e.content_html(),
             summary: &e.summary,
             date_published: e.published.to_rfc3339(),
             date_modified: e.modified().to_rfc3339(),

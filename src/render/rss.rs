@@ -92,7 +92,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         pub_date: Some(rfc822(&e.published)),
         categories,
         source,
-        content: Some(e.content_html.clone()),
+        content: Some(e.content_html().to_owned()),
         dublin_core_ext: has_dc.then_some(dc),
         ..Item::default()
     }
