@@ -25,6 +25,13 @@ pub enum Command {
         #[arg(default_value = "data")]
         data: PathBuf,
     },
+    /// Write the whole site as static files (feeds, pages, OPML) with .gz and
+    /// .br siblings: the same bytes `serve` answers with.
+    Build {
+        /// `[DATA] OUT`: the data directory (default `data`) and the output directory.
+        #[arg(num_args = 1..=2, required = true, value_name = "[DATA] OUT")]
+        paths: Vec<PathBuf>,
+    },
     /// Turn news pages saved as plain text into entry files; exit 1 if any page
     /// had a problem (the good pages are still imported).
     ///

@@ -9,6 +9,7 @@
 //! - [`render`]: model to feed bytes, the only user of the feed crates;
 //! - [`snapshot`]: every feed pre-rendered and pre-compressed, immutable;
 //! - [`serve`]: HTTP over the current snapshot;
+//! - [`export`]: the same snapshot written out as static files;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
 //! - [`app`]: the `serve` command assembled from the pieces above;
 //! - [`import`]: saved news pages (plain text) to entry files;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod entry;
+pub mod export;
 pub mod import;
 pub mod model;
 pub mod reload;

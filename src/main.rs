@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => vestnik::app::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Check { data } => check_command(&data),
         Command::Import(args) => import_command(&args),
+        Command::Build { paths } => build_command(&paths).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -66,4 +67,32 @@ fn import_command(args: &vestnik::cli::ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn build_command(paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let (data, out) = match paths {
+        [out] => (std::path::Path::new("data"), out),
+        [data, out] => (data.as_path(), out),
+        _ => anyhow::bail!("usage: vestnik build [DATA] OUT"),
+    };
+    let started = std::time::Instant::now();
+    let site = vestnik::load_site(data)
+        .map_err(|d| anyhow::anyhow!("{d}"))
+        .with_context(|| format!("cannot load {}", data.display()))?;
+    for d in &site.diagnostics {
+        tracing::warn!("{d}");
+    }
+    let snapshot = vestnik::snapshot::Snapshot::build(std::sync::Arc::new(site));
+    let stats = vestnik::export::export(&snapshot, out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!(
+        "wrote {} resources as {} files ({} bytes) to {} in {:.2} s",
+        stats.resources,
+        stats.files,
+        stats.bytes,
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -161,7 +161,7 @@ fn ymd(year: i32, month: u32, day: u32) -> Result<NaiveDate, String> {
 /// before the gap, so 02:30 on a spring-forward night becomes 03:30 new time,
 /// which is what `mktime` and most calendars do.
 pub fn in_zone(naive: NaiveDateTime, zone: Tz) -> DateTime<FixedOffset> {
-    match zone.from_local_datetime(&naive) {
+    let resolved = match zone.from_local_datetime(&naive) {
         LocalResult::Single(dt) => dt.fixed_offset(),
         LocalResult::Ambiguous(earlier, _) => earlier.fixed_offset(),
         LocalResult::None => {
@@ -172,7 +172,26 @@ pub fn in_zone(naive: NaiveDateTime, zone: Tz) -> DateTime<FixedOffset> {
             let utc = naive - Duration::seconds(i64::from(fixed.local_minus_utc()));
             zone.from_utc_datetime(&utc).fixed_offset()
         }
+    };
+    whole_minute_offset(resolved)
+}
+
+/// The same wall-clock time with its offset rounded to whole minutes.
+///
+/// Before standard time (the 1890s in most places) tzdata gives local mean
+/// time, e.g. Berlin +00:53:28. RFC 3339 and RFC 822 can only write whole
+/// minutes, so the feeds would name an instant up to a minute away from the
+/// one the model sorts by (found by fuzzing `front_matter_dates`). Keeping
+/// the written local time and rounding the offset makes both agree.
+fn whole_minute_offset(dt: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    let seconds = dt.offset().local_minus_utc();
+    if seconds % 60 == 0 {
+        return dt;
     }
+    let rounded = (seconds + 30).div_euclid(60) * 60;
+    FixedOffset::east_opt(rounded)
+        .and_then(|o| o.from_local_datetime(&dt.naive_local()).single())
+        .unwrap_or(dt)
 }
 
 #[cfg(test)]
@@ -234,6 +253,25 @@ mod tests {
         check("31.03.2024 02:30", ber, "2024-03-31T03:30:00+02:00");
         // 02:30 happens twice on 2024-10-27: the earlier one wins.
         check("27.10.2024 02:30", ber, "2024-10-27T02:30:00+02:00");
+    }
+
+    #[test]
+    fn local_mean_time_offsets_are_rounded_to_whole_minutes() {
+        // tzdata: Berlin LMT is +00:53:28, New York LMT is -04:56:02.
+        check(
+            "01.01.1850 12:00",
+            Europe::Berlin,
+            "1850-01-01T12:00:00+00:53",
+        );
+        check(
+            "0001-01-01",
+            chrono_tz::America::New_York,
+            "0001-01-01T00:00:00-04:56",
+        );
+        let dt = parse_str("01.01.1850", Europe::Berlin).unwrap();
+        assert_eq!(dt.offset().local_minus_utc() % 60, 0);
+        let back = DateTime::parse_from_rfc3339(&dt.to_rfc3339()).unwrap();
+        assert_eq!(back, dt, "the written date names the same instant");
     }
 
     #[test]

@@ -267,10 +267,16 @@ fn parse_inner(
     let id = match &fm.id {
         Some(id) => {
             let v = id.get_ref().trim();
-            if v.is_empty() || v.contains(['/', '\\']) || v.chars().any(char::is_control) {
+            if v.is_empty()
+                || v == "."
+                || v == ".."
+                || v.contains(['/', '\\'])
+                || v.chars().any(char::is_control)
+            {
                 return Err(at(
                     id.span().start,
-                    "id must be non-empty, without slashes or control characters".into(),
+                    "id must be non-empty, not . or .., without slashes or control characters"
+                        .into(),
                 ));
             }
             v.to_owned()

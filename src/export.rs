@@ -1,0 +1,178 @@
+//! `vestnik build`: the whole site as static files, for any web server, object
+//! store or CDN.
+//!
+//! Export writes the very bytes `serve` answers with, from the same
+//! [`Snapshot`], plus `.gz` and `.br` siblings for servers that send
+//! precompressed files (nginx `gzip_static`/`brotli_static`). It writes into a
+//! temporary directory beside OUT and renames it into place, so a web server
+//! never sees half a build.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use crate::render::Format;
+use crate::snapshot::{Encoding, Resource, Snapshot, opml_key};
+
+/// What an export wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Resources exported (each with its compressed siblings).
+    pub resources: usize,
+    /// Files written, siblings included.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// The file, relative to OUT, that holds the resource served at `key`.
+///
+/// Pages become `index.html` in a folder named like their path, so a plain
+/// `try_files $uri $uri/index.html` serves them at the same URLs.
+pub fn file_for(key: &str) -> Option<PathBuf> {
+    if key == "/" {
+        return Some(PathBuf::from("index.html"));
+    }
+    for format in Format::ALL {
+        if key == opml_key(format) {
+            return Some(PathBuf::from(match format {
+                Format::Rss => "feeds.opml".to_owned(),
+                other => format!("feeds.{}.opml", other.extension()),
+            }));
+        }
+    }
+    let rel = key.strip_prefix('/')?;
+    if rel.contains('?')
+        || rel
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return None;
+    }
+    if rel.starts_with("feeds/") {
+        Some(PathBuf::from(rel))
+    } else {
+        Some(Path::new(rel).join("index.html"))
+    }
+}
+
+/// Writes every resource of `snapshot`, and every entry's page, into `out`.
+pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "site".to_owned());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp)?;
+
+    let mut items: Vec<(String, std::sync::Arc<Resource>)> = snapshot
+        .resources
+        .iter()
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect();
+    let news: Vec<String> = snapshot
+        .site
+        .entries
+        .iter()
+        .map(|e| format!("/news/{}", e.id))
+        .collect();
+    let bar = progress(items.len() + news.len());
+    let mut stats = Stats::default();
+    let result = (|| -> std::io::Result<()> {
+        for (key, resource) in items.drain(..) {
+            if let Some(file) = file_for(&key) {
+                write_resource(&tmp.join(file), &resource, &mut stats)?;
+            }
+            bar.inc(1);
+        }
+        for key in news {
+            let id = &key["/news/".len()..];
+            if let (Some(page), Some(file)) = (snapshot.news_page(id), file_for(&key)) {
+                write_resource(&tmp.join(file), &page, &mut stats)?;
+            }
+            bar.inc(1);
+        }
+        Ok(())
+    })();
+    bar.finish_and_clear();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+
+    // Swap the new tree in. Directories cannot be renamed over non-empty
+    // ones, so the old tree steps aside first; OUT is missing only between
+    // two renames, never half-written.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if out.exists() {
+        std::fs::rename(out, &old)?;
+    }
+    std::fs::rename(&tmp, out)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(stats)
+}
+
+fn write_resource(path: &Path, r: &Resource, stats: &mut Stats) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    stats.resources += 1;
+    for encoding in [Encoding::Identity, Encoding::Gzip, Encoding::Brotli] {
+        let Some(variant) = r.variant(encoding) else {
+            continue;
+        };
+        let mut file = path.as_os_str().to_owned();
+        if let Some(suffix) = encoding.file_suffix() {
+            file.push(suffix);
+        }
+        std::fs::write(&file, &variant.body)?;
+        stats.files += 1;
+        stats.bytes += variant.body.len() as u64;
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal; hidden otherwise, so logs and CI stay quiet.
+fn progress(len: usize) -> indicatif::ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(len as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_for_keys() {
+        let cases = [
+            ("/", Some("index.html")),
+            ("/feeds/all.rss", Some("feeds/all.rss")),
+            ("/feeds.opml", Some("feeds.opml")),
+            ("/feeds.opml?format=atom", Some("feeds.atom.opml")),
+            ("/sections/sport", Some("sections/sport/index.html")),
+            ("/news/a b", Some("news/a b/index.html")),
+            ("/news/..", None),
+            ("/news/", None),
+            ("relative", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(file_for(key), want.map(PathBuf::from), "{key}");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! `vestnik build` writes exactly what `serve` answers: every exported file,
+//! and its `.gz` and `.br` siblings, compared byte for byte with the response
+//! for the same URL and encoding.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Server, client, root, run};
+
+/// The URL path a file of the export answers for.
+fn url_for(rel: &str) -> String {
+    if let Some(page) = rel.strip_suffix("/index.html") {
+        let (dir, name) = page.rsplit_once('/').unwrap_or(("", page));
+        let name = if dir == "news" {
+            vestnik::entry::url_segment(name)
+        } else {
+            name.to_owned()
+        };
+        return format!("/{dir}/{name}");
+    }
+    match rel {
+        "index.html" => "/".to_owned(),
+        "feeds.opml" => "/feeds.opml".to_owned(),
+        "feeds.atom.opml" => "/feeds.opml?format=atom".to_owned(),
+        "feeds.json.opml" => "/feeds.opml?format=json".to_owned(),
+        other => format!("/{other}"),
+    }
+}
+
+fn files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, base, out);
+        } else {
+            out.push(
+                path.strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+}
+
+#[test]
+fn export_is_byte_identical_to_serve() {
+    let data = root().join("data");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("site");
+    // An old tree is replaced whole.
+    std::fs::create_dir_all(out.join("stale")).unwrap();
+    let (code, _, stderr) = run(&["build", data.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!out.join("stale").exists(), "old tree left behind");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "temporary directories left: {leftovers:?}"
+    );
+
+    let server = Server::start(&data, &[]);
+    let http = client();
+    let mut all = Vec::new();
+    files(&out, &out, &mut all);
+    all.sort();
+    let site = vestnik::load_site(&data).unwrap();
+    // 19 feeds in 3 formats, 18 section pages, the home page, 3 OPML lists, one page per entry.
+    let expected = 19 * 3 + 18 + 1 + 3 + site.entries.len();
+    let plain: Vec<&String> = all
+        .iter()
+        .filter(|f| !f.ends_with(".gz") && !f.ends_with(".br"))
+        .collect();
+    assert_eq!(plain.len(), expected, "{plain:#?}");
+
+    let mut compared = 0;
+    for rel in &all {
+        let (base, encoding) = match (rel.strip_suffix(".gz"), rel.strip_suffix(".br")) {
+            (Some(b), _) => (b, "gzip"),
+            (_, Some(b)) => (b, "br"),
+            _ => (rel.as_str(), "identity"),
+        };
+        let url = url_for(base);
+        let r = http
+            .get(server.url(&url))
+            .header("accept-encoding", encoding)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let got_encoding = r
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            got_encoding.as_deref().unwrap_or("identity"),
+            encoding,
+            "{url}"
+        );
+        let served = r.bytes().unwrap();
+        let exported = std::fs::read(out.join(rel)).unwrap();
+        assert!(
+            served[..] == exported[..],
+            "{rel} differs from GET {url} ({encoding})"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, all.len());
+    // Feeds and listed pages carry both siblings.
+    for rel in ["feeds/all.rss", "index.html", "feeds.opml"] {
+        assert!(
+            all.contains(&format!("{rel}.gz")) && all.contains(&format!("{rel}.br")),
+            "{rel}"
+        );
+    }
+}
