@@ -16,7 +16,7 @@ use crate::snapshot::Snapshot;
 /// Runs `vestnik serve` until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let loader = Loader::open(&args.data)
+    let mut loader = Loader::open(&args.data)
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", args.data.display()))?;
     let site = loader.site();

@@ -64,6 +64,24 @@ impl Site {
         }
     }
 
+    /// Builds a site from entries already in [`newest_first`] order.
+    pub fn from_sorted(
+        config: Config,
+        entries: Vec<Arc<Entry>>,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Site {
+        debug_assert!(
+            entries
+                .windows(2)
+                .all(|w| newest_first(&w[0], &w[1]).is_le())
+        );
+        Site {
+            config,
+            entries,
+            diagnostics,
+        }
+    }
+
     /// The combined feed followed by one feed per section, in site order.
     pub fn feeds(&self) -> Vec<Feed<'_>> {
         std::iter::once(Scope::All)

@@ -224,11 +224,17 @@ pub fn index(site: &Site) -> Vec<u8> {
     let config = &site.config;
     let all = site.feed(Scope::All);
     // Counts and newest dates cover every entry, not only those in the feeds.
+    let index: std::collections::HashMap<&str, usize> = config
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.slug.as_str(), i))
+        .collect();
     let mut stats: Vec<(usize, Option<DateTime<FixedOffset>>)> =
         vec![(0, None); config.sections.len()];
     for e in &site.entries {
         for slug in &e.sections {
-            if let Some(i) = config.sections.iter().position(|s| &s.slug == slug) {
+            if let Some(&i) = index.get(slug.as_str()) {
                 stats[i].0 += 1;
                 stats[i].1 = stats[i].1.max(Some(e.published));
             }
