@@ -5,7 +5,9 @@
 //! offset is local time in the given zone (DST-correct through chrono-tz); a date
 //! alone means 00:00 local.
 
-use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone,
+};
 use chrono_tz::Tz;
 
 /// A date value as it appears in front matter, before it is resolved.
@@ -116,7 +118,11 @@ pub fn parse_str(s: &str, zone: Tz) -> Result<DateTime<FixedOffset>, String> {
     // RFC 3339, which carries its own offset.
     if bytes.len() > 10 && bytes[4] == b'-' && bytes[7] == b'-' && is_digits(0..4) {
         return match DateTime::parse_from_rfc3339(t) {
-            Ok(dt) => Ok(dt),
+            // chrono reads year 0000 too; the contract's range is 1 to 9999,
+            // as for every other form (found by the date property tests).
+            Ok(dt) => ymd(dt.year(), dt.month(), dt.day())
+                .map(|_| dt)
+                .map_err(|m| format!("{m} ({t})")),
             Err(e) => {
                 // A well-formed date part with an impossible day deserves the precise message.
                 if is_digits(5..7) && is_digits(8..10) {
@@ -302,6 +308,7 @@ mod tests {
         check_err("вчера", "unrecognized date");
         check_err("", "unrecognized date");
         check_err("00.00.0000", "out of range");
+        check_err("0000-06-01T00:00:00Z", "year 0 is out of range (1 to 9999)");
     }
 
     #[test]

@@ -84,7 +84,20 @@ pub fn scan(data_dir: &Path, root: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
             }
         };
         let name = item.file_name().to_string_lossy();
-        if item.file_type().is_dir() || is_ignored_name(&name) {
+        if item.file_type().is_dir() {
+            continue;
+        }
+        if is_ignored_name(&name) {
+            // Symlinked folders are never walked into. One that leads out of
+            // DATA would otherwise hide its entries without a word, so it is
+            // reported like a file symlink (found by tests/hostile.rs).
+            if item.file_type().is_symlink() && !name.starts_with(['.', '_']) {
+                if let (Ok(target), Some(data)) = (std::fs::canonicalize(item.path()), &data_real) {
+                    if target.is_dir() && !target.starts_with(data) {
+                        problems.push(outside_link(item.path(), &target));
+                    }
+                }
+            }
             continue;
         }
         let path = item.path().to_path_buf();
@@ -96,13 +109,7 @@ pub fn scan(data_dir: &Path, root: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
                     }
                 }
                 (Ok(target), _) => {
-                    problems.push(Diagnostic::file(
-                        &path,
-                        format!(
-                            "symlink to {} points outside the data directory; not followed",
-                            target.display()
-                        ),
-                    ));
+                    problems.push(outside_link(&path, &target));
                     continue;
                 }
                 (Err(e), _) => {
@@ -119,6 +126,16 @@ pub fn scan(data_dir: &Path, root: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
     }
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
     (found, problems)
+}
+
+fn outside_link(path: &Path, target: &Path) -> Diagnostic {
+    Diagnostic::file(
+        path,
+        format!(
+            "symlink to {} points outside the data directory; not followed",
+            target.display()
+        ),
+    )
 }
 
 /// `path` relative to `root` with `/` separators, if it is inside it.

@@ -267,3 +267,23 @@ fn ids_become_url_segments() {
     assert_eq!(e.link.as_str(), "http://example.org/news/a%20b");
     assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:a%20b");
 }
+
+#[test]
+fn symlinked_folders_out_of_data_are_reported_not_walked() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.md"), GOOD).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let entries = data.path().join(load::ENTRIES_DIR);
+    std::fs::create_dir(&entries).unwrap();
+    std::os::unix::fs::symlink(outside.path(), entries.join("linked")).unwrap();
+    // Hidden and `_` names are skipped without a word, linked or not.
+    std::os::unix::fs::symlink(outside.path(), entries.join("_linked")).unwrap();
+    let (found, problems) = load::scan(data.path(), &entries);
+    assert!(found.is_empty(), "{found:?}");
+    let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains("/linked:1:1: symlink to") && messages[0].contains("points outside"),
+        "{messages:?}"
+    );
+}

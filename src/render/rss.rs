@@ -84,7 +84,12 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
     Item {
         title: Some(e.title.clone()),
         link: Some(e.link.to_string()),
-        description: Some(e.summary.clone()).filter(|s| !s.is_empty()),
+        // RSS 2.0 defines <description> as entity-encoded HTML and readers
+        // render it so, but the summary is plain text: a summary with
+        // `<img src=x onerror=...>` (from the `summary` key, or an escaped
+        // `\<` in the body's first paragraph) would otherwise arrive as
+        // live markup. Found by fuzzing `entry_to_feeds`.
+        description: Some(crate::entry::html::escape(&e.summary)).filter(|s| !s.is_empty()),
         guid: Some(Guid {
             value: e.tag_uri(config),
             permalink: false,
@@ -95,5 +100,39 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         content: Some(e.content_html().to_owned()),
         dublin_core_ext: has_dc.then_some(dc),
         ..Item::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::entry::{Context, html::Sanitizer, parse};
+    use crate::model::{Scope, Site};
+
+    #[test]
+    fn plain_text_summary_is_escaped_as_html_in_description() {
+        let config = Config::parse(
+            std::path::Path::new("site.toml"),
+            "title = \"T\"\nbase_url = \"http://example.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"a\"\ntitle = \"A\"\n",
+        )
+        .unwrap();
+        let sanitizer = Sanitizer::new(&config.base_url);
+        let ctx = Context {
+            config: &config,
+            sanitizer: &sanitizer,
+        };
+        let file = "+++\ntitle = \"t\"\ndate = 2024-01-01\nsections = [\"a\"]\nsummary = \"1 < 2 & <img src=x onerror=alert(1)>\"\n+++\nBody.\n";
+        let entry = parse(&ctx, "x.md".as_ref(), "x.md", file.as_bytes())
+            .entry
+            .unwrap();
+        let site = Site::new(config, vec![Arc::new(entry)], Vec::new());
+        let xml = String::from_utf8(render(&site.feed(Scope::All))).unwrap();
+        assert!(
+            xml.contains("<description><![CDATA[1 &lt; 2 &amp; &lt;img src=x onerror=alert(1)&gt;]]></description>"),
+            "{xml}"
+        );
     }
 }
