@@ -42,6 +42,8 @@ pub enum Event {
     Changed(Change),
     /// The compression worker finished a resource's brotli variant.
     Compressed(String, Arc<Resource>),
+    /// The compression worker skipped a job (by identity ETag) whose bytes are no longer served.
+    Stale(String),
 }
 
 /// The outcome of one reload, for logs and tests.
@@ -121,10 +123,25 @@ impl Reloader {
     /// waits behind compression. `tx` is the sending side of `rx`, for the worker.
     pub fn run(mut self, rx: &Receiver<Event>, tx: Sender<Event>) {
         let (jobs, queue) = std::sync::mpsc::channel::<(String, Arc<Resource>)>();
+        let current = self.current.clone();
         let worker = std::thread::Builder::new()
             .name("brotli".into())
             .spawn(move || {
                 for (path, resource) in queue {
+                    // A burst of edits queues jobs for bytes that were replaced
+                    // before their turn came; compressing those is wasted work.
+                    let still_served = current.load().resources.get(&path).is_some_and(|r| {
+                        r.brotli_pending && r.identity.etag == resource.identity.etag
+                    });
+                    if !still_served {
+                        if tx
+                            .send(Event::Stale(resource.identity.etag.clone()))
+                            .is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
                     let done = Arc::new(resource.finish());
                     if tx.send(Event::Compressed(path, done)).is_err() {
                         return;
@@ -142,10 +159,16 @@ impl Reloader {
                     in_flight.remove(&resource.identity.etag);
                     self.install(path, resource);
                 }
+                Event::Stale(etag) => {
+                    in_flight.remove(&etag);
+                }
                 Event::Changed(first) => {
-                    let mut compressed = Vec::new();
-                    let change = coalesce(first, rx, &mut compressed);
+                    let (mut compressed, mut stale) = (Vec::new(), Vec::new());
+                    let change = coalesce(first, rx, &mut compressed, &mut stale);
                     self.apply(&change);
+                    for etag in stale {
+                        in_flight.remove(&etag);
+                    }
                     for (path, resource) in compressed {
                         in_flight.remove(&resource.identity.etag);
                         self.install(path, resource);
@@ -214,6 +237,7 @@ fn coalesce(
     first: Change,
     rx: &Receiver<Event>,
     compressed: &mut Vec<(String, Arc<Resource>)>,
+    stale: &mut Vec<String>,
 ) -> Change {
     let started = Instant::now();
     let mut merged = first;
@@ -225,6 +249,7 @@ fn coalesce(
         match rx.recv_timeout(QUIET.min(left)) {
             Ok(Event::Changed(next)) => merged = merge(merged, next),
             Ok(Event::Compressed(path, r)) => compressed.push((path, r)),
+            Ok(Event::Stale(etag)) => stale.push(etag),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -297,7 +322,7 @@ mod tests {
         let Ok(Event::Changed(first)) = rx.recv() else {
             panic!("expected a change")
         };
-        match coalesce(first, &rx, &mut Vec::new()) {
+        match coalesce(first, &rx, &mut Vec::new(), &mut Vec::new()) {
             Change::Paths(p) => assert_eq!(p.len(), 500),
             other => panic!("{other:?}"),
         }

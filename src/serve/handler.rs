@@ -104,7 +104,7 @@ fn serve_resource<B>(snapshot: &Snapshot, resource: &Resource, req: &Request<B>)
             format!("public, max-age={}", snapshot.site.config.cache_max_age),
         )
         .header(ETAG, variant.etag.as_str());
-    if let Some(lm) = resource.last_modified {
+    if let Some(lm) = resource.last_modified.filter(|t| http_date_range(*t)) {
         builder = builder.header(LAST_MODIFIED, httpdate::fmt_http_date(lm));
     }
 
@@ -125,6 +125,16 @@ fn serve_resource<B>(snapshot: &Snapshot, resource: &Resource, req: &Request<B>)
         .unwrap_or_else(|_| internal_error())
 }
 
+/// True when an HTTP date can express `t`: from 1970 to the end of 9999 UTC.
+/// The data contract allows entries dated year 1 to 9999 in any zone, and
+/// `httpdate` panics outside this range, so such a resource simply has no
+/// `Last-Modified` (its ETag still validates).
+fn http_date_range(t: std::time::SystemTime) -> bool {
+    const END_OF_9999: u64 = 253_402_300_799;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|d| d.as_secs() <= END_OF_9999)
+}
+
 /// RFC 9110 §13.2.2: If-None-Match (weak comparison) decides when present;
 /// If-Modified-Since is only consulted without it.
 fn not_modified<B>(
@@ -143,7 +153,10 @@ fn not_modified<B>(
             _ => false,
         };
     }
-    match (headers.typed_get::<IfModifiedSince>(), last_modified) {
+    match (
+        headers.typed_get::<IfModifiedSince>(),
+        last_modified.filter(|t| http_date_range(*t)),
+    ) {
         (Some(ims), Some(lm)) => !ims.is_modified(lm),
         _ => false,
     }
@@ -185,4 +198,39 @@ fn internal_error() -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from_static(b"internal error\n")));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_outside_http_range_give_no_last_modified_and_no_panic() {
+        let day = std::time::Duration::from_secs(86_400);
+        let before_1970 = std::time::UNIX_EPOCH - day;
+        let year_10000 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_800);
+        assert!(!http_date_range(before_1970));
+        assert!(!http_date_range(year_10000));
+        assert!(http_date_range(std::time::UNIX_EPOCH + day));
+        for lm in [before_1970, year_10000] {
+            let resource = Resource::new("text/plain", Some(lm), b"x".to_vec());
+            let site = crate::model::Site::new(
+                crate::config::Config::parse(
+                    std::path::Path::new("site.toml"),
+                    "title = \"t\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n",
+                )
+                .unwrap(),
+                vec![],
+                vec![],
+            );
+            let snapshot = Snapshot::build(std::sync::Arc::new(site));
+            let req = Request::get("/x")
+                .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
+                .body(())
+                .unwrap();
+            let r = serve_resource(&snapshot, &resource, &req);
+            assert_eq!(r.status(), StatusCode::OK);
+            assert!(r.headers().get(LAST_MODIFIED).is_none());
+        }
+    }
 }
