@@ -20,6 +20,9 @@ pub const ALL: &str = "all";
 /// Default number of items per feed.
 pub const DEFAULT_FEED_LIMIT: usize = 50;
 
+/// Default cap on `?limit=` (raised to `feed_limit` when that is larger).
+pub const DEFAULT_MAX_LIMIT: usize = 200;
+
 /// Default `Cache-Control: max-age` in seconds.
 pub const DEFAULT_CACHE_MAX_AGE: u32 = 300;
 
@@ -36,6 +39,7 @@ struct RawSite {
     #[serde(default)]
     author: String,
     feed_limit: Option<toml::Spanned<i64>>,
+    max_limit: Option<toml::Spanned<i64>>,
     cache_max_age: Option<toml::Spanned<i64>>,
     #[serde(default)]
     sections: Vec<RawSection>,
@@ -70,6 +74,8 @@ pub struct Config {
     pub author: String,
     /// Items per feed.
     pub feed_limit: usize,
+    /// The most items a `?limit=` request gets; at least `feed_limit`.
+    pub max_limit: usize,
     /// `Cache-Control: max-age`, in seconds.
     pub cache_max_age: u32,
     /// Sections in the order the site lists them.
@@ -113,6 +119,18 @@ impl Config {
                 .ok()
                 .filter(|&n| n >= 1)
                 .ok_or_else(|| err(v.span().start, "feed_limit must be at least 1".into()))?,
+        };
+        let max_limit = match raw.max_limit {
+            None => DEFAULT_MAX_LIMIT.max(feed_limit),
+            Some(v) => usize::try_from(*v.get_ref())
+                .ok()
+                .filter(|&n| n >= feed_limit)
+                .ok_or_else(|| {
+                    err(
+                        v.span().start,
+                        format!("max_limit must be at least feed_limit ({feed_limit})"),
+                    )
+                })?,
         };
         let cache_max_age = match raw.cache_max_age {
             None => DEFAULT_CACHE_MAX_AGE,
@@ -168,6 +186,7 @@ impl Config {
             timezone,
             author: clean(&raw.author),
             feed_limit,
+            max_limit,
             cache_max_age,
             sections,
         })
@@ -252,6 +271,7 @@ title = "Транспорт"
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.base_url.as_str(), "http://example.org/news/");
         assert_eq!(c.feed_limit, 50);
+        assert_eq!(c.max_limit, 200);
         assert_eq!(c.cache_max_age, 300);
         assert_eq!(c.timezone, chrono_tz::Asia::Novosibirsk);
         assert_eq!(
@@ -277,6 +297,10 @@ title = "Транспорт"
                 "must use only a-z, 0-9 and '-' (try \"transport\")",
             ),
             (MINIMAL.replace("http://", ""), "site.toml:3:12: base_url"),
+            (
+                format!("feed_limit = 20\nmax_limit = 10\n{MINIMAL}"),
+                "site.toml:2:13: max_limit must be at least feed_limit (20)",
+            ),
             (
                 format!("{MINIMAL}feed_limt = 3\n"),
                 "unknown field `feed_limt`",

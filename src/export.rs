@@ -10,7 +10,10 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use crate::render::Format;
+use rayon::prelude::*;
+
+use crate::model::Scope;
+use crate::render::{self, Format};
 use crate::snapshot::{Encoding, Resource, Snapshot, opml_key};
 
 /// What an export wrote.
@@ -41,6 +44,17 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
         }
     }
     let rel = key.strip_prefix('/')?;
+    // Later pages of a feed: `/feeds/{slug}.{ext}?page=N` is the file
+    // `feeds/pages/{slug}/N.{ext}` (deploy/nginx.conf maps the query).
+    if let Some((path, page)) = rel.split_once("?page=") {
+        let (slug, ext) = path.strip_prefix("feeds/")?.rsplit_once('.')?;
+        let page: usize = page.parse().ok().filter(|&n| n > 1)?;
+        Format::from_extension(ext)?;
+        if slug.is_empty() || slug.contains('/') || slug.starts_with('.') {
+            return None;
+        }
+        return Some(PathBuf::from(format!("feeds/pages/{slug}/{page}.{ext}")));
+    }
     if rel.contains('?')
         || rel
             .split('/')
@@ -99,7 +113,7 @@ pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
             }
             bar.inc(1);
         }
-        Ok(())
+        write_feed_pages(snapshot, &tmp, &mut stats)
     })();
     bar.finish_and_clear();
     if let Err(e) = result {
@@ -119,6 +133,43 @@ pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
         std::fs::remove_dir_all(&old)?;
     }
     Ok(stats)
+}
+
+/// Pages rendered and compressed at once; bounds the memory export holds.
+const PAGE_BATCH: usize = 64;
+
+/// Writes page 2 onward of every standard feed: the RFC 5005 history that
+/// `serve` renders on demand, rendered here the same way, so the bytes agree.
+fn write_feed_pages(snapshot: &Snapshot, out: &Path, stats: &mut Stats) -> std::io::Result<()> {
+    let site = &*snapshot.site;
+    let scopes = std::iter::once(Scope::All).chain(site.config.sections.iter().map(Scope::Section));
+    for scope in scopes {
+        let pages = site.feed_pages(scope, site.config.feed_limit);
+        let jobs: Vec<(&crate::model::Feed<'_>, Format)> = pages
+            .iter()
+            .skip(1)
+            .flat_map(|feed| Format::ALL.into_iter().map(move |f| (feed, f)))
+            .collect();
+        for batch in jobs.chunks(PAGE_BATCH) {
+            let rendered: Vec<(PathBuf, Resource)> = batch
+                .par_iter()
+                .filter_map(|(feed, format)| {
+                    let url = feed.self_url(format.extension());
+                    let file = file_for(&url[url::Position::BeforePath..])?;
+                    let resource = Resource::on_demand(
+                        format.content_type(),
+                        Some(std::time::SystemTime::from(feed.updated())),
+                        render::render(feed, *format),
+                    );
+                    Some((file, resource))
+                })
+                .collect();
+            for (file, resource) in rendered {
+                write_resource(&out.join(file), &resource, stats)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_resource(path: &Path, r: &Resource, stats: &mut Stats) -> std::io::Result<()> {
@@ -169,6 +220,15 @@ mod tests {
             ("/news/a b", Some("news/a b/index.html")),
             ("/news/..", None),
             ("/news/", None),
+            ("/feeds/all.rss?page=2", Some("feeds/pages/all/2.rss")),
+            (
+                "/feeds/transport.json?page=10",
+                Some("feeds/pages/transport/10.json"),
+            ),
+            ("/feeds/all.rss?page=1", None),
+            ("/feeds/all.rss?page=x", None),
+            ("/feeds/a/b.rss?page=2", None),
+            ("/feeds/all.rss?sections=a", None),
             ("relative", None),
         ];
         for (key, want) in cases {

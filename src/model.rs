@@ -1,10 +1,13 @@
 //! Sections, entries and the feeds they form. No I/O, no clock.
 //!
 //! A [`Site`] owns the configuration and the published entries, sorted newest
-//! first. A [`Feed`] is a view: a scope (combined or one section) plus the
-//! entries that belong in it, already limited to `feed_limit`.
+//! first. A [`Feed`] is a view: a scope (combined, one section or a bundle of
+//! sections) plus one page of the entries that belong in it. Page 1 of the
+//! default size (`feed_limit`) is the feed subscribers see; the later pages
+//! (RFC 5005 paged feeds) hold the rest of the history.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, FixedOffset};
 use url::Url;
@@ -26,6 +29,8 @@ pub struct Site {
     pub entries: Vec<Arc<Entry>>,
     /// Problems found while loading.
     pub diagnostics: Vec<Diagnostic>,
+    /// Entries per section slug, counted on first use.
+    counts: OnceLock<HashMap<String, usize>>,
 }
 
 /// Which entries a feed covers.
@@ -35,17 +40,26 @@ pub enum Scope<'a> {
     All,
     /// The entries of one section.
     Section(&'a Section),
+    /// The entries of any of these sections (`?sections=a,b`), sorted by slug,
+    /// without duplicates; an entry in two of them appears once.
+    Bundle(&'a [&'a Section]),
 }
 
-/// A feed ready to render: its scope and its entries, newest first.
+/// A feed ready to render: its scope and one page of its entries, newest first.
 #[derive(Debug)]
 pub struct Feed<'a> {
     /// The site the feed belongs to.
     pub site: &'a Site,
-    /// Combined or one section.
+    /// Combined, one section or a bundle.
     pub scope: Scope<'a>,
-    /// At most `feed_limit` entries, newest first.
+    /// This page's entries (at most `per_page`), newest first.
     pub entries: Vec<&'a Entry>,
+    /// This page's number, from 1.
+    pub page: usize,
+    /// How many pages the scope's entries fill; at least 1.
+    pub pages: usize,
+    /// Entries per page: `feed_limit`, or the request's `?limit`.
+    pub per_page: usize,
 }
 
 /// Orders entries newest first, ties broken by id so the order is total.
@@ -61,6 +75,7 @@ impl Site {
             config,
             entries,
             diagnostics,
+            counts: OnceLock::new(),
         }
     }
 
@@ -79,6 +94,7 @@ impl Site {
             config,
             entries,
             diagnostics,
+            counts: OnceLock::new(),
         }
     }
 
@@ -90,28 +106,136 @@ impl Site {
             .collect()
     }
 
-    /// The feed for one scope.
+    /// The first page of a scope's feed at the default size: the feed that
+    /// subscribers poll.
     pub fn feed(&self, scope: Scope<'_>) -> Feed<'_> {
-        let scope = match scope {
-            Scope::All => Scope::All,
-            // Re-borrow the section from self so the feed's lifetime is the site's.
-            Scope::Section(s) => match self.config.section(&s.slug) {
-                Some(own) => Scope::Section(own),
-                None => Scope::All,
-            },
-        };
+        let scope = self.own_scope(scope);
+        let per_page = self.config.feed_limit;
         let entries = self
             .entries
             .iter()
             .map(|e| &**e)
             .filter(|e| scope.contains(e))
-            .take(self.config.feed_limit)
+            .take(per_page)
             .collect();
         Feed {
             site: self,
             scope,
             entries,
+            page: 1,
+            pages: page_count(self.scope_len(&scope), per_page),
+            per_page,
         }
+    }
+
+    /// Page `page` (from 1) of a scope's feed with `per_page` entries per
+    /// page, or `None` past the last page. Page 1 always exists, even empty.
+    pub fn feed_page<'s>(
+        &'s self,
+        scope: Scope<'s>,
+        per_page: usize,
+        page: usize,
+    ) -> Option<Feed<'s>> {
+        let per_page = per_page.max(1);
+        let pages = page_count(self.scope_len(&scope), per_page);
+        if page == 0 || page > pages {
+            return None;
+        }
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| &**e)
+            .filter(|e| scope.contains(e))
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect();
+        Some(Feed {
+            site: self,
+            scope,
+            entries,
+            page,
+            pages,
+            per_page,
+        })
+    }
+
+    /// Every page of a scope's feed with `per_page` entries per page, from
+    /// one pass over the entries (for export, where a page at a time would
+    /// scan the archive once per page).
+    pub fn feed_pages<'s>(&'s self, scope: Scope<'s>, per_page: usize) -> Vec<Feed<'s>> {
+        let per_page = per_page.max(1);
+        let entries: Vec<&Entry> = self
+            .entries
+            .iter()
+            .map(|e| &**e)
+            .filter(|e| scope.contains(e))
+            .collect();
+        let pages = page_count(entries.len(), per_page);
+        let mut chunks: Vec<Vec<&Entry>> =
+            entries.chunks(per_page).map(<[&Entry]>::to_vec).collect();
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, entries)| Feed {
+                site: self,
+                scope,
+                entries,
+                page: i + 1,
+                pages,
+                per_page,
+            })
+            .collect()
+    }
+
+    /// A scope whose section borrows from this site, so that the feed's
+    /// lifetime is the site's.
+    fn own_scope(&self, scope: Scope<'_>) -> Scope<'_> {
+        match scope {
+            Scope::Section(s) => match self.config.section(&s.slug) {
+                Some(own) => Scope::Section(own),
+                None => Scope::All,
+            },
+            // Bundles are only built from this site's sections (see
+            // `Site::bundle`); anything else falls back to the combined feed.
+            Scope::All | Scope::Bundle(_) => Scope::All,
+        }
+    }
+
+    /// How many published entries a scope holds.
+    pub fn scope_len(&self, scope: &Scope<'_>) -> usize {
+        match scope {
+            Scope::All => self.entries.len(),
+            Scope::Section(s) => self.section_len(&s.slug),
+            Scope::Bundle(_) => self.entries.iter().filter(|e| scope.contains(e)).count(),
+        }
+    }
+
+    /// How many published entries name the section `slug`.
+    pub fn section_len(&self, slug: &str) -> usize {
+        let counts = self.counts.get_or_init(|| {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for slug in self.entries.iter().flat_map(|e| &e.sections) {
+                // Sections named twice in one entry are deduplicated at parse time.
+                *counts.entry(slug.clone()).or_default() += 1;
+            }
+            counts
+        });
+        counts.get(slug).copied().unwrap_or(0)
+    }
+
+    /// The configured sections with these slugs, sorted by slug and without
+    /// duplicates, or the first slug that names no section.
+    pub fn bundle<'q>(&self, slugs: &[&'q str]) -> Result<Vec<&Section>, &'q str> {
+        let mut sections = slugs
+            .iter()
+            .map(|slug| self.config.section(slug).ok_or(*slug))
+            .collect::<Result<Vec<_>, _>>()?;
+        sections.sort_by(|a, b| a.slug.cmp(&b.slug));
+        sections.dedup_by(|a, b| a.slug == b.slug);
+        Ok(sections)
     }
 
     /// The newest modification time of any entry, if there is one.
@@ -121,10 +245,11 @@ impl Site {
 }
 
 impl Scope<'_> {
-    /// The slug used in URLs: `all` or the section's slug.
+    /// The slug used in URL paths: the section's slug, else `all` (a bundle
+    /// is served at `feeds/all.*?sections=...`).
     pub fn slug(&self) -> &str {
         match self {
-            Scope::All => ALL,
+            Scope::All | Scope::Bundle(_) => ALL,
             Scope::Section(s) => &s.slug,
         }
     }
@@ -134,6 +259,7 @@ impl Scope<'_> {
         match self {
             Scope::All => true,
             Scope::Section(s) => entry.sections.contains(&s.slug),
+            Scope::Bundle(sections) => sections.iter().any(|s| entry.sections.contains(&s.slug)),
         }
     }
 }
@@ -145,6 +271,10 @@ impl Feed<'_> {
         match self.scope {
             Scope::All => site.clone(),
             Scope::Section(s) => format!("{site} — {}", s.title),
+            Scope::Bundle(sections) => {
+                let titles: Vec<&str> = sections.iter().map(|s| s.title.as_str()).collect();
+                format!("{site} — {}", titles.join(", "))
+            }
         }
     }
 
@@ -153,21 +283,64 @@ impl Feed<'_> {
         let c = &self.site.config;
         let own = match self.scope {
             Scope::Section(s) => s.description.clone(),
-            Scope::All => None,
+            Scope::All | Scope::Bundle(_) => None,
         };
         own.or_else(|| (!c.description.is_empty()).then(|| c.description.clone()))
             .unwrap_or_else(|| self.title())
     }
 
-    /// The absolute URL of this feed in a format with extension `ext` (`rss`, `atom`).
+    /// The absolute URL of this feed's first page in a format with extension
+    /// `ext` (`rss`, `atom`, `json`): the URL to subscribe to, and the feed's id.
     pub fn url(&self, ext: &str) -> Url {
-        self.site.config.url(&feed_path(self.scope.slug(), ext))
+        self.page_url(ext, 1)
+    }
+
+    /// The absolute URL of this page in a format with extension `ext`.
+    pub fn self_url(&self, ext: &str) -> Url {
+        self.page_url(ext, self.page)
+    }
+
+    /// The canonical absolute URL of page `page` of this feed: the bundle's
+    /// sections sorted, then a `limit` that differs from `feed_limit`, then a
+    /// page past the first, so caches and hubs see one URL per feed page.
+    pub fn page_url(&self, ext: &str, page: usize) -> Url {
+        let mut url = self.site.config.url(&feed_path(self.scope.slug(), ext));
+        let mut query = Vec::new();
+        if let Scope::Bundle(sections) = self.scope {
+            let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
+            query.push(format!("sections={}", slugs.join(",")));
+        }
+        if self.per_page != self.site.config.feed_limit {
+            query.push(format!("limit={}", self.per_page));
+        }
+        if page > 1 {
+            query.push(format!("page={page}"));
+        }
+        if !query.is_empty() {
+            // Slugs are a-z, 0-9 and '-', so nothing here needs escaping.
+            url.set_query(Some(&query.join("&")));
+        }
+        url
+    }
+
+    /// RFC 5005 paging links of this page, as `(rel, page number)`: `first`
+    /// and `last` always, `previous` and `next` where those pages exist.
+    pub fn paging(&self) -> Vec<(&'static str, usize)> {
+        let mut links = vec![("first", 1)];
+        if self.page > 1 {
+            links.push(("previous", self.page - 1));
+        }
+        if self.page < self.pages {
+            links.push(("next", self.page + 1));
+        }
+        links.push(("last", self.pages));
+        links
     }
 
     /// The human page the feed stands for: the home page, or the section's page.
     pub fn html_url(&self) -> Url {
         match self.scope {
-            Scope::All => self.site.config.base_url.clone(),
+            Scope::All | Scope::Bundle(_) => self.site.config.base_url.clone(),
             Scope::Section(s) => self.site.config.url(&section_path(&s.slug)),
         }
     }
@@ -184,6 +357,12 @@ impl Feed<'_> {
             .or_else(|| self.site.newest())
             .unwrap_or_default()
     }
+}
+
+/// How many pages of `per_page` entries `len` entries fill; at least 1, so an
+/// empty feed still has its first page.
+pub fn page_count(len: usize, per_page: usize) -> usize {
+    len.div_ceil(per_page.max(1)).max(1)
 }
 
 /// The path of a section's page relative to `base_url`, e.g. `sections/sport`.

@@ -109,6 +109,36 @@ impl Resource {
         }
     }
 
+    /// Builds a resource on the request path (feed pages, bundles, entry
+    /// pages) with every variant at once: gzip at level 9 and brotli at
+    /// [`ON_DEMAND_BROTLI`], which costs about what gzip does, rather than
+    /// quality 11, which costs thirty times more. The bytes are as
+    /// deterministic as those of the standard feeds.
+    pub fn on_demand(
+        content_type: &'static str,
+        last_modified: Option<SystemTime>,
+        body: Vec<u8>,
+    ) -> Self {
+        let mut r = Self::new(content_type, last_modified, body);
+        if r.brotli_pending {
+            let hash = r.identity.etag.trim_matches('"').to_owned();
+            r.brotli = Some(brotli_at(&r.identity.body, ON_DEMAND_BROTLI))
+                .filter(|c| c.len() < r.identity.body.len())
+                .map(|c| Variant {
+                    body: Bytes::from(c),
+                    etag: format!("\"{hash}-br\""),
+                });
+            r.brotli_pending = false;
+        }
+        r
+    }
+
+    /// The bytes this resource holds in memory, every variant included.
+    pub fn weight(&self) -> u64 {
+        let len = |v: &Option<Variant>| v.as_ref().map_or(0, |v| v.body.len());
+        (self.identity.body.len() + len(&self.gzip) + len(&self.brotli)) as u64
+    }
+
     /// Builds a resource with every variant, brotli included.
     pub fn complete(
         content_type: &'static str,
@@ -177,6 +207,50 @@ pub struct Snapshot {
     pages: Arc<quick_cache::sync::Cache<String, Arc<Resource>>>,
     /// Entry index by id, built on the first entry page request.
     ids: Arc<OnceLock<HashMap<String, usize>>>,
+    /// Feed pages past the first and bundles, rendered on demand and cached
+    /// for the life of this snapshot, bounded by their size in bytes.
+    feeds: Arc<quick_cache::sync::Cache<String, Arc<Resource>, ByteWeight>>,
+}
+
+/// Weighs cached resources by the bytes they hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ByteWeight;
+
+impl quick_cache::Weighter<String, Arc<Resource>> for ByteWeight {
+    fn weight(&self, key: &String, val: &Arc<Resource>) -> u64 {
+        key.len() as u64 + val.weight()
+    }
+}
+
+/// Bytes of on-demand feed pages and bundles kept per snapshot.
+const FEED_CACHE_BYTES: u64 = 64 << 20;
+
+/// A feed beyond the standard ones: a later page, another page size, or a
+/// bundle of sections (`/feeds/all.rss?sections=a,b&limit=100&page=2`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FeedQuery {
+    /// Slugs of the bundled sections, as requested; only on the combined feed.
+    pub sections: Option<Vec<String>>,
+    /// Entries per page, as requested; capped at `max_limit`.
+    pub limit: Option<usize>,
+    /// The page, from 1.
+    pub page: usize,
+}
+
+/// Why a feed query has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedMiss {
+    /// No feed at that path.
+    NoFeed,
+    /// A bundle names a section that does not exist.
+    UnknownSection(String),
+    /// The page is past the last one.
+    PastEnd {
+        /// How many pages the feed has.
+        pages: usize,
+    },
+    /// `sections=` on a section's feed.
+    SectionsNeedAll,
 }
 
 /// Entry pages kept per snapshot; at ~10 KB each, about 20 MB at most.
@@ -266,7 +340,9 @@ impl Snapshot {
         for feed in &feeds {
             let reusable = prev.and_then(|p| {
                 let old = p.site.feed(feed.scope);
-                let same = old.entries.len() == feed.entries.len()
+                // Page 1 links to the last page, so the page count matters too.
+                let same = old.pages == feed.pages
+                    && old.entries.len() == feed.entries.len()
                     && old
                         .entries
                         .iter()
@@ -338,7 +414,72 @@ impl Snapshot {
             rendered: rerendered,
             pages: Arc::new(quick_cache::sync::Cache::new(PAGE_CACHE_ITEMS)),
             ids: Arc::new(OnceLock::new()),
+            feeds: Arc::new(quick_cache::sync::Cache::with_weighter(
+                1024,
+                FEED_CACHE_BYTES,
+                ByteWeight,
+            )),
         }
+    }
+
+    /// The feed at `/feeds/{slug}.{ext}` as a query selects it. The standard
+    /// first page comes from the pre-rendered resources; anything else is
+    /// rendered on first request and cached under its canonical URL, so
+    /// `?sections=b,a` and `?sections=a,b` share bytes and ETag.
+    pub fn feed(
+        &self,
+        slug: &str,
+        format: Format,
+        query: &FeedQuery,
+    ) -> Result<Arc<Resource>, FeedMiss> {
+        let site = &*self.site;
+        let config = &site.config;
+        let bundle;
+        let scope = match (slug, &query.sections) {
+            (crate::config::ALL, None) => Scope::All,
+            (crate::config::ALL, Some(slugs)) => {
+                let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+                bundle = site
+                    .bundle(&slugs)
+                    .map_err(|s| FeedMiss::UnknownSection(s.to_owned()))?;
+                Scope::Bundle(&bundle)
+            }
+            (slug, None) => Scope::Section(config.section(slug).ok_or(FeedMiss::NoFeed)?),
+            (_, Some(_)) => return Err(FeedMiss::SectionsNeedAll),
+        };
+        let per_page = query
+            .limit
+            .unwrap_or(config.feed_limit)
+            .clamp(1, config.max_limit);
+        let page = query.page.max(1);
+        if !matches!(scope, Scope::Bundle(_)) && per_page == config.feed_limit && page == 1 {
+            let path = format!("/{}", feed_path(slug, format.extension()));
+            return self.get(&path).cloned().ok_or(FeedMiss::NoFeed);
+        }
+        let pages = crate::model::page_count(site.scope_len(&scope), per_page);
+        if page > pages {
+            return Err(FeedMiss::PastEnd { pages });
+        }
+        let key = crate::model::Feed {
+            site,
+            scope,
+            entries: Vec::new(),
+            page,
+            pages,
+            per_page,
+        }
+        .self_url(format.extension());
+        let key = &key[url::Position::BeforePath..];
+        self.feeds.get_or_insert_with(key, || {
+            let feed = site
+                .feed_page(scope, per_page, page)
+                .ok_or(FeedMiss::PastEnd { pages })?;
+            Ok(Arc::new(Resource::on_demand(
+                format.content_type(),
+                Some(SystemTime::from(feed.updated())),
+                render::render(&feed, format),
+            )))
+        })
     }
 
     /// The resource at a URL path.
@@ -362,15 +503,11 @@ impl Snapshot {
                 .collect()
         });
         let entry = &self.site.entries[*ids.get(id)?];
-        let mut page = Resource::new(
+        let page = Arc::new(Resource::on_demand(
             TEXT_HTML,
             Some(SystemTime::from(entry.modified())),
             render::html::news(&self.site, entry),
-        );
-        // Brotli at quality 11 costs more than serving a page is worth on the
-        // request path; these pages get gzip only.
-        page.brotli_pending = false;
-        let page = Arc::new(page);
+        ));
         self.pages.insert(id.to_owned(), page.clone());
         Some(page)
     }
@@ -425,9 +562,17 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Brotli at quality 11 with a 4 MiB window.
 pub fn brotli(data: &[u8]) -> Vec<u8> {
+    brotli_at(data, 11)
+}
+
+/// The brotli quality of resources rendered on the request path.
+pub const ON_DEMAND_BROTLI: i32 = 5;
+
+/// Brotli at `quality` with a 4 MiB window.
+fn brotli_at(data: &[u8], quality: i32) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() / 4);
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 11,
+        quality,
         lgwin: 22,
         size_hint: data.len(),
         ..brotli::enc::BrotliEncoderParams::default()

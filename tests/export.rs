@@ -10,6 +10,11 @@ use common::{Server, client, root, run};
 
 /// The URL path a file of the export answers for.
 fn url_for(rel: &str) -> String {
+    if let Some(page) = rel.strip_prefix("feeds/pages/") {
+        let (slug, file) = page.split_once('/').unwrap();
+        let (n, ext) = file.split_once('.').unwrap();
+        return format!("/feeds/{slug}.{ext}?page={n}");
+    }
     if let Some(page) = rel.strip_suffix("/index.html") {
         let (dir, name) = page.rsplit_once('/').unwrap_or(("", page));
         let name = if dir == "news" {
@@ -46,7 +51,27 @@ fn files(dir: &Path, base: &Path, out: &mut Vec<String>) {
 
 #[test]
 fn export_is_byte_identical_to_serve() {
-    let data = root().join("data");
+    check_export(&root().join("data"));
+}
+
+/// With 7 entries per feed, the shipped feeds have later pages (RFC 5005),
+/// which export writes as `feeds/pages/{slug}/{n}.{ext}`.
+#[test]
+fn export_of_feed_pages_is_byte_identical_to_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_dir(&root().join("data"), tmp.path());
+    let site = std::fs::read_to_string(tmp.path().join("site.toml")).unwrap();
+    let site = site.replace("feed_limit = 50", "feed_limit = 7");
+    std::fs::write(tmp.path().join("site.toml"), site).unwrap();
+    let pages = check_export(tmp.path());
+    // 32 entries: all.* has 5 pages; sections have 1 or 2.
+    assert!(pages >= 3 * 4, "only {pages} later pages exported");
+}
+
+/// Exports `data`, compares every file with `serve`, and returns how many
+/// later feed pages were exported.
+fn check_export(data: &Path) -> usize {
+    let data = data.to_path_buf();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("site");
     // An old tree is replaced whole.
@@ -70,8 +95,10 @@ fn export_is_byte_identical_to_serve() {
     files(&out, &out, &mut all);
     all.sort();
     let site = vestnik::load_site(&data).unwrap();
-    // 19 feeds in 3 formats, 18 section pages, the home page, 3 OPML lists, one page per entry.
-    let expected = 19 * 3 + 18 + 1 + 3 + site.entries.len();
+    // 19 feeds in 3 formats, 18 section pages, the home page, 3 OPML lists,
+    // one page per entry, and each feed's later pages in 3 formats.
+    let later_pages: usize = site.feeds().iter().map(|f| 3 * (f.pages - 1)).sum();
+    let expected = 19 * 3 + 18 + 1 + 3 + site.entries.len() + later_pages;
     let plain: Vec<&String> = all
         .iter()
         .filter(|f| !f.ends_with(".gz") && !f.ends_with(".br"))
@@ -117,4 +144,5 @@ fn export_is_byte_identical_to_serve() {
             "{rel}"
         );
     }
+    later_pages
 }

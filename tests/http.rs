@@ -102,7 +102,7 @@ fn validators_and_conditional_get() {
             assert!(r.bytes().unwrap().is_empty(), "304 has no body");
         }
     }
-    // Unknown query parameters are ignored: same representation.
+    // Unknown query parameters, and an empty page, are ignored: same representation.
     let q = get(&server, "/feeds/all.rss?utm_source=x&page=", &[]);
     assert_eq!((q.status().as_u16(), header(&q, "etag")), (200, etag));
 }

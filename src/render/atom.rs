@@ -4,7 +4,7 @@ use atom_syndication::{
     Category, Content, Entry, Feed as AtomFeed, Generator, Link, Person, Source, Text,
 };
 
-use super::{Format, GENERATOR, authors};
+use super::{Format, GENERATOR, authors, paging_links};
 use crate::model::Feed;
 
 fn link(rel: &str, href: String, mime_type: Option<&str>, title: Option<&str>) -> Link {
@@ -26,7 +26,11 @@ fn person(name: &str) -> Person {
 
 pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
     let config = &feed.site.config;
-    let self_url = feed.url(Format::Atom.extension()).to_string();
+    // Every page of a paged feed is the same feed (RFC 5005 §3), so all pages
+    // share the first page's URL as their id; `self` names the page itself.
+    let id = feed.url(Format::Atom.extension()).to_string();
+    let self_url = feed.self_url(Format::Atom.extension()).to_string();
+    let media_type = Some(Format::Atom.media_type());
     // RFC 4287 §4.1.1 wants an author on the feed unless every entry has one;
     // the site title stands in when no default author is configured.
     let feed_author = if config.author.is_empty() {
@@ -37,22 +41,29 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
     let description = feed.description();
     let atom = AtomFeed {
         title: Text::plain(feed.title()),
-        id: self_url.clone(),
+        id,
         updated: feed.updated(),
         authors: vec![person(feed_author)],
         generator: Some(Generator {
             value: GENERATOR.to_owned(),
             ..Generator::default()
         }),
-        links: vec![
-            link("self", self_url, Some(Format::Atom.media_type()), None),
+        links: [
+            link("self", self_url, media_type, None),
             link(
                 "alternate",
                 feed.html_url().to_string(),
                 Some("text/html"),
                 None,
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            paging_links(feed, Format::Atom)
+                .into_iter()
+                .map(|(rel, href)| link(rel, href, media_type, None)),
+        )
+        .collect(),
         subtitle: (description != feed.title()).then(|| Text::plain(description)),
         lang: (!config.language.is_empty()).then(|| config.language.clone()),
         entries: feed.entries.iter().map(|e| entry(feed, e)).collect(),

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Format, authors};
+use super::{Format, authors, paging_links};
 use crate::model::Feed;
 
 /// The top-level JSON Feed object; field order follows the specification.
@@ -12,6 +12,13 @@ struct JsonFeed<'a> {
     title: String,
     home_page_url: String,
     feed_url: String,
+    /// The next page of the history (JSON Feed's own paging field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<String>,
+    /// RFC 5005 paging links, as in the RSS and Atom feeds: `first`,
+    /// `previous`, `next`, `last`. A JSON Feed extension (leading `_`), which
+    /// readers that do not know it ignore.
+    _paging: std::collections::BTreeMap<&'static str, String>,
     description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<&'a str>,
@@ -88,7 +95,13 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         version: "https://jsonfeed.org/version/1.1",
         title: feed.title(),
         home_page_url: feed.html_url().to_string(),
+        // The feed's identifier, the same on every page.
         feed_url: feed.url(Format::Json.extension()).to_string(),
+        next_url: (feed.page < feed.pages).then(|| {
+            feed.page_url(Format::Json.extension(), feed.page + 1)
+                .to_string()
+        }),
+        _paging: paging_links(feed, Format::Json).into_iter().collect(),
         description: feed.description(),
         language: (!config.language.is_empty()).then_some(config.language.as_str()),
         authors: vec![Author { name: site_author }],

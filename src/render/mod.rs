@@ -77,6 +77,14 @@ pub fn render(feed: &Feed<'_>, format: Format) -> Vec<u8> {
     }
 }
 
+/// The RFC 5005 paging links of a feed page in one format, as `(rel, URL)`.
+fn paging_links(feed: &Feed<'_>, format: Format) -> Vec<(&'static str, String)> {
+    feed.paging()
+        .into_iter()
+        .map(|(rel, page)| (rel, feed.page_url(format.extension(), page).to_string()))
+        .collect()
+}
+
 /// The name written in `<generator>`. No version, so that upgrading Vestnik
 /// does not change every ETag.
 const GENERATOR: &str = "Vestnik";

@@ -4,7 +4,7 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Item, Source};
 
-use super::{Format, GENERATOR, authors};
+use super::{Format, GENERATOR, authors, paging_links};
 use crate::model::Feed;
 
 /// RFC 822/2822 date with a numeric offset, e.g. `Mon, 22 Aug 2022 00:00:00 +0700`.
@@ -31,12 +31,15 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
         ttl: (ttl > 0).then(|| ttl.to_string()),
         atom_ext: Some(AtomExtension {
-            links: vec![Link {
-                rel: "self".to_owned(),
-                href: feed.url(Format::Rss.extension()).to_string(),
-                mime_type: Some(Format::Rss.media_type().to_owned()),
-                ..Link::default()
-            }],
+            links: std::iter::once(("self", feed.self_url(Format::Rss.extension()).to_string()))
+                .chain(paging_links(feed, Format::Rss))
+                .map(|(rel, href)| Link {
+                    rel: rel.to_owned(),
+                    href,
+                    mime_type: Some(Format::Rss.media_type().to_owned()),
+                    ..Link::default()
+                })
+                .collect(),
         }),
         items,
         ..Channel::default()

@@ -13,7 +13,7 @@ use http_body_util::Full;
 
 use super::negotiate;
 use crate::render::Format;
-use crate::snapshot::{Encoding, Resource, Snapshot, opml_key};
+use crate::snapshot::{Encoding, FeedMiss, FeedQuery, Resource, Snapshot, opml_key};
 
 /// The response body type.
 pub type Body = Full<Bytes>;
@@ -36,25 +36,129 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
         Err(status) => return plain(status, "bad request path\n".into()),
     };
     let resource = match path.as_str() {
-        "/healthz" => None,
+        "/healthz" => Err(healthz(snapshot)),
         "/feeds.opml" => snapshot
             .get(&opml_key(opml_format(req.uri().query())))
-            .cloned(),
-        p => match p.strip_prefix("/news/") {
-            Some(id) if !id.is_empty() => snapshot.news_page(id),
-            _ => snapshot.get(p).cloned(),
+            .cloned()
+            .ok_or_else(|| not_found(snapshot)),
+        p => match (p.strip_prefix("/news/"), feed_name(p)) {
+            (Some(id), _) if !id.is_empty() => {
+                snapshot.news_page(id).ok_or_else(|| not_found(snapshot))
+            }
+            (_, Some((slug, format))) => {
+                feed(snapshot, slug, format, req.uri().query()).map_err(|r| *r)
+            }
+            _ => snapshot.get(p).cloned().ok_or_else(|| not_found(snapshot)),
         },
     };
-    let mut response = match (path.as_str(), resource) {
-        ("/healthz", _) => healthz(snapshot),
-        (_, Some(resource)) => serve_resource(snapshot, &resource, req),
-        (_, None) => not_found(snapshot),
+    let mut response = match resource {
+        Ok(resource) => serve_resource(snapshot, &resource, req),
+        Err(response) => response,
     };
     if head {
         // Same headers as GET, including Content-Length, and no body.
         *response.body_mut() = Full::new(Bytes::new());
     }
     response
+}
+
+/// The slug and format of a feed path, `/feeds/{slug}.{ext}`.
+fn feed_name(path: &str) -> Option<(&str, Format)> {
+    let (slug, ext) = path.strip_prefix("/feeds/")?.rsplit_once('.')?;
+    Some((slug, Format::from_extension(ext)?))
+}
+
+/// A feed as its query selects it: `page`, `limit` and, on the combined
+/// feed, `sections`. Other parameters are ignored, like everywhere else, so
+/// a plain feed URL with tracking parameters still gets the standard bytes.
+fn feed(
+    snapshot: &Snapshot,
+    slug: &str,
+    format: Format,
+    query: Option<&str>,
+) -> Result<std::sync::Arc<Resource>, Box<Response<Body>>> {
+    let query = parse_feed_query(query.unwrap_or_default())
+        .map_err(|msg| Box::new(plain(StatusCode::BAD_REQUEST, format!("{msg}\n"))))?;
+    snapshot.feed(slug, format, &query).map_err(|miss| Box::new(match miss {
+        FeedMiss::NoFeed => not_found(snapshot),
+        FeedMiss::UnknownSection(s) => {
+            let slugs: Vec<&str> = snapshot
+                .site
+                .config
+                .sections
+                .iter()
+                .map(|s| s.slug.as_str())
+                .collect();
+            plain(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no section \"{s}\"; the sections are:\n\n{}\n",
+                    slugs.join("\n")
+                ),
+            )
+        }
+        FeedMiss::PastEnd { pages } => plain(
+            StatusCode::NOT_FOUND,
+            format!(
+                "page {} is past the end; this feed has {pages} page(s)\n",
+                query.page
+            ),
+        ),
+        FeedMiss::SectionsNeedAll => plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "sections= bundles sections of the combined feed: use /feeds/all.{}?sections=...\n",
+                format.extension()
+            ),
+        ),
+    }))
+}
+
+/// Parses `page`, `limit` and `sections` from a feed query string. The first
+/// occurrence of each counts; an empty `page=` or `limit=` counts as absent.
+fn parse_feed_query(query: &str) -> Result<FeedQuery, String> {
+    let mut q = FeedQuery {
+        page: 1,
+        ..FeedQuery::default()
+    };
+    let (mut page, mut limit, mut sections) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "page" if page.is_none() && !v.is_empty() => page = Some(v),
+            "limit" if limit.is_none() && !v.is_empty() => limit = Some(v),
+            "sections" if sections.is_none() => sections = Some(v),
+            _ => {}
+        }
+    }
+    // Digits only; a number too large for usize is simply past every end.
+    let number = |v: &str| {
+        (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse::<usize>().unwrap_or(usize::MAX))
+            .filter(|&n| n >= 1)
+    };
+    if let Some(v) = page {
+        q.page =
+            number(&v).ok_or_else(|| format!("page must be a whole number from 1, not \"{v}\""))?;
+    }
+    if let Some(v) = limit {
+        q.limit = Some(
+            number(&v)
+                .ok_or_else(|| format!("limit must be a whole number from 1, not \"{v}\""))?,
+        );
+    }
+    if let Some(v) = sections {
+        let slugs: Vec<String> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if slugs.is_empty() {
+            return Err("sections= needs at least one section slug, e.g. sections=a,b".to_owned());
+        }
+        q.sections = Some(slugs);
+    }
+    Ok(q)
 }
 
 /// The feed format an OPML list should name: `?format=atom|json`, else RSS.
