@@ -75,6 +75,25 @@ fn validators_and_conditional_get() {
             200,
         ),
         (vec![("if-modified-since", "not a date".into())], 200),
+        (
+            vec![
+                ("if-modified-since", last_modified.clone()),
+                ("if-modified-since", last_modified.clone()),
+            ],
+            200,
+        ),
+        // An entity-tag with a space is invalid (RFC 9110 etagc): the field is
+        // ignored as if absent, so If-Modified-Since decides. Debug builds of
+        // headers 0.4.2 used to panic on it, dropping the connection.
+        (vec![("if-none-match", "\"a b\"".into())], 200),
+        (vec![("if-none-match", format!("{etag}, \"a b\""))], 200),
+        (
+            vec![
+                ("if-none-match", "\"a b\"".into()),
+                ("if-modified-since", last_modified.clone()),
+            ],
+            304,
+        ),
         // If-None-Match takes precedence over If-Modified-Since (RFC 9110 §13.2.2).
         (
             vec![
