@@ -83,6 +83,18 @@ pub struct ServeArgs {
     /// Burst allowed above the per-client rate.
     #[arg(long, default_value_t = 20)]
     pub rate_burst: u32,
+    /// A reverse proxy (IP address or CIDR network) whose X-Forwarded-For is
+    /// believed: for requests from it, the client (for the rate limit and the
+    /// access log) is the rightmost X-Forwarded-For address that is not itself
+    /// a trusted proxy. Repeat for several; by default no header is trusted.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP|CIDR",
+        env = "VESTNIK_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = crate::serve::client_ip::parse_trusted
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace: u64,

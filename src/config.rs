@@ -26,6 +26,14 @@ pub const DEFAULT_MAX_LIMIT: usize = 200;
 /// Default `Cache-Control: max-age` in seconds.
 pub const DEFAULT_CACHE_MAX_AGE: u32 = 300;
 
+/// Default largest entry file, in bytes (1 MiB).
+pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 1024 * 1024;
+
+/// The most `max_entry_bytes` may be raised to (64 MiB): every entry is held in
+/// memory and rendered into several feeds, so a larger file is a mistake
+/// (an attachment saved as `.md`) rather than an article.
+pub const MAX_ENTRY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSite {
@@ -41,6 +49,7 @@ struct RawSite {
     feed_limit: Option<toml::Spanned<i64>>,
     max_limit: Option<toml::Spanned<i64>>,
     cache_max_age: Option<toml::Spanned<i64>>,
+    max_entry_bytes: Option<toml::Spanned<i64>>,
     #[serde(default)]
     sections: Vec<RawSection>,
 }
@@ -78,6 +87,9 @@ pub struct Config {
     pub max_limit: usize,
     /// `Cache-Control: max-age`, in seconds.
     pub cache_max_age: u32,
+    /// Entry files larger than this are reported and not read. It lives in
+    /// `site.toml` so `check`, `serve` and `build` agree on the same data.
+    pub max_entry_bytes: u64,
     /// Sections in the order the site lists them.
     pub sections: Vec<Section>,
 }
@@ -141,6 +153,20 @@ impl Config {
                 )
             })?,
         };
+        let max_entry_bytes = match raw.max_entry_bytes {
+            None => DEFAULT_MAX_ENTRY_BYTES,
+            Some(v) => u64::try_from(*v.get_ref())
+                .ok()
+                .filter(|n| (1..=MAX_ENTRY_BYTES_CEILING).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        v.span().start,
+                        format!(
+                            "max_entry_bytes must be from 1 to {MAX_ENTRY_BYTES_CEILING} (64 MiB); the default is {DEFAULT_MAX_ENTRY_BYTES} (1 MiB)"
+                        ),
+                    )
+                })?,
+        };
         if raw.title.trim().is_empty() {
             return Err(Diagnostic::file(path, "title must not be empty"));
         }
@@ -188,6 +214,7 @@ impl Config {
             feed_limit,
             max_limit,
             cache_max_age,
+            max_entry_bytes,
             sections,
         })
     }
@@ -273,6 +300,9 @@ title = "Транспорт"
         assert_eq!(c.feed_limit, 50);
         assert_eq!(c.max_limit, 200);
         assert_eq!(c.cache_max_age, 300);
+        assert_eq!(c.max_entry_bytes, 1024 * 1024);
+        let custom = parse(&format!("max_entry_bytes = 2048\n{MINIMAL}")).unwrap();
+        assert_eq!(custom.max_entry_bytes, 2048);
         assert_eq!(c.timezone, chrono_tz::Asia::Novosibirsk);
         assert_eq!(
             c.url("feeds/all.rss").as_str(),
@@ -310,6 +340,18 @@ title = "Транспорт"
                 "used twice",
             ),
             ("title = \"unterminated\n".to_owned(), "site.toml:1:"),
+            (
+                format!("max_entry_bytes = 0\n{MINIMAL}"),
+                "site.toml:1:19: max_entry_bytes must be from 1 to 67108864 (64 MiB)",
+            ),
+            (
+                format!("max_entry_bytes = 67108865\n{MINIMAL}"),
+                "max_entry_bytes must be from 1 to 67108864",
+            ),
+            (
+                format!("max_entry_bytes = -5\n{MINIMAL}"),
+                "max_entry_bytes must be from 1",
+            ),
         ];
         for (text, expected) in cases {
             let got = parse(&text).unwrap_err();

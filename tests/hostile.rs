@@ -115,26 +115,65 @@ fn symlinks_out_of_the_data_directory_are_not_followed_and_are_reported() {
     check_names(data.path(), &[&file_link, &dir_link]);
 }
 
-#[test]
-fn files_over_one_mebibyte_are_rejected_with_their_size() {
-    let data = data_dir();
-    let limit = vestnik::entry::load::MAX_ENTRY_BYTES as usize;
+/// Writes one entry exactly at `limit` bytes and one a byte over it, and
+/// checks that only the first is published and that the second is reported,
+/// by the library and by `vestnik check`, with its size, the limit and how
+/// to raise it.
+fn check_size_limit(data: &Path, limit: usize) {
     let pad = |title: &str, len: usize| {
         let mut text = entry(title);
         text.push_str(&"x".repeat(len - text.len()));
         text
     };
-    write(data.path(), "at-limit.md", pad("At limit", limit));
-    let big = write(data.path(), "big.md", pad("Big", limit + 1));
+    write(data, "at-limit.md", pad("At limit", limit));
+    let big = write(data, "big.md", pad("Big", limit + 1));
 
-    let site = load(data.path());
+    let site = load(data);
     assert_eq!(titles(&site), ["At limit"]);
-    assert_reported(
-        &site,
-        &big,
-        &format!("file is {} bytes, over the {limit} byte limit", limit + 1),
+    assert_eq!(site.config.max_entry_bytes, limit as u64);
+    let expected = format!(
+        "file is {} bytes, over the {limit} byte limit for an entry; split it, move attachments out, or raise `max_entry_bytes` in site.toml",
+        limit + 1
     );
-    check_names(data.path(), &[&big]);
+    assert_reported(&site, &big, &expected);
+    let stdout = check_names(data, &[&big]);
+    assert!(
+        stdout.contains(&format!("{}:1:1: {expected}", big.display())),
+        "vestnik check does not give the path, size and limit:\n{stdout}"
+    );
+}
+
+#[test]
+fn files_over_one_mebibyte_are_rejected_with_their_size_by_default() {
+    let data = data_dir();
+    check_size_limit(data.path(), 1024 * 1024);
+    assert_eq!(
+        vestnik::config::DEFAULT_MAX_ENTRY_BYTES,
+        1024 * 1024,
+        "README promises 1 MiB"
+    );
+}
+
+#[test]
+fn max_entry_bytes_in_site_toml_sets_the_limit() {
+    let data = data_dir();
+    let site = format!("max_entry_bytes = 4096\n{SITE}");
+    std::fs::write(data.path().join("site.toml"), site).expect("site.toml");
+    check_size_limit(data.path(), 4096);
+}
+
+#[test]
+fn max_entry_bytes_out_of_range_stops_check_naming_the_line() {
+    let data = data_dir();
+    let site = format!("max_entry_bytes = 0\n{SITE}");
+    std::fs::write(data.path().join("site.toml"), site).expect("site.toml");
+    let data_arg = data.path().to_string_lossy();
+    let (code, stdout, stderr) = run(&["check", &data_arg]);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("site.toml:1:19: max_entry_bytes must be from 1 to 67108864"),
+        "stdout:\n{stdout}"
+    );
 }
 
 /// Deterministic bytes that are not UTF-8: NULs, 0xFF and everything else.

@@ -75,6 +75,25 @@ fn validators_and_conditional_get() {
             200,
         ),
         (vec![("if-modified-since", "not a date".into())], 200),
+        (
+            vec![
+                ("if-modified-since", last_modified.clone()),
+                ("if-modified-since", last_modified.clone()),
+            ],
+            200,
+        ),
+        // An entity-tag with a space is invalid (RFC 9110 etagc): the field is
+        // ignored as if absent, so If-Modified-Since decides. Debug builds of
+        // headers 0.4.2 used to panic on it, dropping the connection.
+        (vec![("if-none-match", "\"a b\"".into())], 200),
+        (vec![("if-none-match", format!("{etag}, \"a b\""))], 200),
+        (
+            vec![
+                ("if-none-match", "\"a b\"".into()),
+                ("if-modified-since", last_modified.clone()),
+            ],
+            304,
+        ),
         // If-None-Match takes precedence over If-Modified-Since (RFC 9110 §13.2.2).
         (
             vec![
@@ -321,6 +340,84 @@ fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(r.status(), 429);
     let retry: u64 = header(&r, "retry-after").parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
+}
+
+/// Statuses of `GET FEED` sent with each of these `X-Forwarded-For` values.
+fn statuses_forwarded_for(server: &Server, xff: &[&str]) -> Vec<u16> {
+    xff.iter()
+        .map(|v| {
+            get(server, FEED, &[("x-forwarded-for", v)])
+                .status()
+                .as_u16()
+        })
+        .collect()
+}
+
+#[test]
+fn forwarded_for_is_not_trusted_by_default() {
+    let server = Server::start(
+        &root().join("data"),
+        &["--rate-limit", "1", "--rate-burst", "2"],
+    );
+    // Each request claims another client; all come from 127.0.0.1.
+    let statuses = statuses_forwarded_for(
+        &server,
+        &[
+            "198.51.100.1",
+            "198.51.100.2",
+            "198.51.100.3",
+            "198.51.100.4",
+        ],
+    );
+    assert_eq!(
+        statuses[3], 429,
+        "spoofed X-Forwarded-For evaded the limit: {statuses:?}"
+    );
+}
+
+#[test]
+fn forwarded_for_names_the_client_behind_a_trusted_proxy() {
+    let server = Server::start(
+        &root().join("data"),
+        &[
+            "--rate-limit",
+            "1",
+            "--rate-burst",
+            "2",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+        ],
+    );
+    // Distinct clients behind the proxy get distinct buckets.
+    let distinct: Vec<String> = (1..=6).map(|i| format!("198.51.100.{i}")).collect();
+    let distinct: Vec<&str> = distinct.iter().map(String::as_str).collect();
+    assert_eq!(statuses_forwarded_for(&server, &distinct), [200; 6]);
+    // One client is still limited, whatever it prepends itself: the rightmost
+    // untrusted address (10.x is a trusted hop) is the key.
+    let same = [
+        "203.0.113.5",
+        "1.1.1.1, 203.0.113.5",
+        "2.2.2.2, 203.0.113.5, 10.0.0.7",
+        "3.3.3.3, 203.0.113.5",
+    ];
+    let statuses = statuses_forwarded_for(&server, &same);
+    assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
+    assert_eq!(statuses[3], 429, "{statuses:?}");
+    // The access log names the client, not the proxy.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = server.stderr.lock().unwrap().join("\n");
+        if logs.contains("client=203.0.113.5 peer=127.0.0.1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no access log line for the client:\n{logs}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -21,9 +21,6 @@ use crate::model::Site;
 /// The entries directory inside DATA.
 pub const ENTRIES_DIR: &str = "entries";
 
-/// Entry files larger than this are rejected rather than read.
-pub const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
-
 /// The outcome of loading a data directory once.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -546,7 +543,7 @@ fn read_state(
 ) -> Option<FileState> {
     let stat = stat?;
     let last_good = old.and_then(|o| o.entry.clone().or_else(|| o.last_good.clone()));
-    let bytes = match read_limited(&c.path, stat.len) {
+    let bytes = match read_limited(&c.path, stat.len, ctx.config.max_entry_bytes) {
         Ok(b) => b,
         Err(message) => {
             return Some(FileState {
@@ -580,16 +577,26 @@ fn read_state(
     })
 }
 
-fn read_limited(path: &Path, len: u64) -> Result<Vec<u8>, String> {
-    if len > MAX_ENTRY_BYTES {
+/// Reads an entry file of at most `limit` bytes. Every refusal names the
+/// size and the limit and says how to raise it (the caller adds the path).
+fn read_limited(path: &Path, len: u64, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let advice =
+        format!("split it, move attachments out, or raise `max_entry_bytes` in {SITE_FILE}");
+    if len > limit {
         return Err(format!(
-            "file is {len} bytes, over the {MAX_ENTRY_BYTES} byte limit for an entry; split it or move attachments out"
+            "file is {len} bytes, over the {limit} byte limit for an entry; {advice}"
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_ENTRY_BYTES {
+    // The file may have grown since it was stat'ed: read at most one byte
+    // past the limit, so a file being appended to is never read whole.
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > limit {
         return Err(format!(
-            "file is over the {MAX_ENTRY_BYTES} byte limit for an entry"
+            "file grew past the {limit} byte limit for an entry while being read; {advice}"
         ));
     }
     Ok(bytes)

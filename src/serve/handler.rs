@@ -241,13 +241,25 @@ fn http_date_range(t: std::time::SystemTime) -> bool {
 
 /// RFC 9110 §13.2.2: If-None-Match (weak comparison) decides when present;
 /// If-Modified-Since is only consulted without it.
+///
+/// A validator that breaks its grammar is ignored, as if it had not been
+/// sent: RFC 9110 §13.1.3 requires that of If-Modified-Since (not a valid
+/// HTTP-date, or more than one), and §13.1.2 gives If-None-Match no other
+/// rule, so it is treated alike. Ignoring can only ever cost a full 200, never
+/// a wrong 304. It also keeps tags with SP or HTAB (which `HeaderValue`
+/// allows but `etagc` does not) away from the `headers` crate, whose debug
+/// builds assert they never see one.
 fn not_modified<B>(
     req: &Request<B>,
     etag: &str,
     last_modified: Option<std::time::SystemTime>,
 ) -> bool {
     let headers = req.headers();
-    if headers.contains_key(http::header::IF_NONE_MATCH) {
+    let mut inm = headers
+        .get_all(http::header::IF_NONE_MATCH)
+        .iter()
+        .peekable();
+    if inm.peek().is_some() && inm.all(|v| is_entity_tag_list(v.as_bytes())) {
         return match (
             headers.typed_get::<IfNoneMatch>(),
             etag.parse::<headers::ETag>(),
@@ -263,6 +275,45 @@ fn not_modified<B>(
     ) {
         (Some(ims), Some(lm)) => !ims.is_modified(lm),
         _ => false,
+    }
+}
+
+/// True when `value` is `*` or a list of at least one entity-tag (RFC 9110
+/// §8.8.3, §5.6.1): `[W/]"…"` whose characters are `etagc` (`!`, `#`–`~` or
+/// obs-text: no SP, HTAB or `"`), separated by commas with optional
+/// whitespace; empty list elements are allowed.
+fn is_entity_tag_list(value: &[u8]) -> bool {
+    // A HeaderValue holds no CR or LF, so the only ASCII whitespace is OWS.
+    let mut rest = value.trim_ascii();
+    if rest == b"*" {
+        return true;
+    }
+    let etagc = |b: &u8| *b == 0x21 || (0x23..=0x7e).contains(b) || *b >= 0x80;
+    let mut tags = 0;
+    loop {
+        rest = rest.trim_ascii_start();
+        let Some(&first) = rest.first() else {
+            return tags > 0;
+        };
+        if first == b',' {
+            rest = &rest[1..];
+            continue;
+        }
+        let opaque = rest.strip_prefix(b"W/").unwrap_or(rest);
+        let Some(opaque) = opaque.strip_prefix(b"\"") else {
+            return false;
+        };
+        let len = opaque.iter().take_while(|b| etagc(b)).count();
+        if opaque.get(len) != Some(&b'"') {
+            return false;
+        }
+        tags += 1;
+        rest = opaque[len + 1..].trim_ascii_start();
+        match rest.first() {
+            None => return true,
+            Some(b',') => rest = &rest[1..],
+            Some(_) => return false,
+        }
     }
 }
 
@@ -307,6 +358,90 @@ fn internal_error() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn empty_snapshot() -> Snapshot {
+        let config = crate::config::Config::parse(
+            std::path::Path::new("site.toml"),
+            "title = \"t\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n",
+        )
+        .unwrap();
+        let site = crate::model::Site::new(config, vec![], vec![]);
+        Snapshot::build(std::sync::Arc::new(site))
+    }
+
+    /// Conditional requests against one resource: each case is the
+    /// validator headers sent (`{etag}` and `{lm}` stand for the resource's
+    /// own) and the status expected.
+    #[test]
+    fn invalid_validators_are_ignored_never_a_panic() {
+        let snapshot = empty_snapshot();
+        // 2001-09-09T01:46:40Z
+        let lm = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let resource = Resource::new("text/plain", Some(lm), b"body".to_vec());
+        let fresh = serve_resource(&snapshot, &resource, &Request::get("/x").body(()).unwrap());
+        let etag = fresh.headers()[ETAG].to_str().unwrap().to_owned();
+        let lm = fresh.headers()[LAST_MODIFIED].to_str().unwrap().to_owned();
+        let inm = "if-none-match";
+        let ims = "if-modified-since";
+        let cases: &[(&[(&str, &str)], u16)] = &[
+            // Valid If-None-Match decides, whatever If-Modified-Since says.
+            (&[(inm, "{etag}")], 304),
+            (&[(inm, "\"x\" , ,W/{etag}")], 304),
+            (&[(inm, "*")], 304),
+            (&[(inm, "\"x\""), (ims, "{lm}")], 200),
+            (&[(inm, "\"x\""), (inm, "{etag}")], 304),
+            // obs-text is valid etagc: a tag that cannot be ours.
+            (&[(inm, "\"\u{e9}\"")], 200),
+            // So is the empty tag.
+            (&[(inm, "\"\""), (ims, "{lm}")], 200),
+            // Invalid If-None-Match (SP or HTAB inside a tag, no quotes, a
+            // stray `*`, junk between tags, no tag at all) is ignored as if
+            // absent: no 304 from it, and If-Modified-Since decides.
+            (&[(inm, "\"a b\"")], 200),
+            (&[(inm, "\"a\tb\"")], 200),
+            (&[(inm, "W/\" \"")], 200),
+            (&[(inm, "\"a b\""), (ims, "{lm}")], 304),
+            (&[(inm, "{etag}, \"a b\"")], 200),
+            (&[(inm, "{etag}"), (inm, "\"a b\"")], 200),
+            (&[(inm, "\"a b\", {etag}"), (ims, "{lm}")], 304),
+            (&[(inm, "abc")], 200),
+            (&[(inm, "*, {etag}")], 200),
+            (&[(inm, "{etag} {etag}")], 200),
+            (&[(inm, "\"unterminated")], 200),
+            (&[(inm, "")], 200),
+            (&[(inm, " , ")], 200),
+            // If-Modified-Since that is not one valid HTTP-date is ignored.
+            (&[(ims, "{lm}")], 304),
+            (&[(ims, "not a date")], 200),
+            (&[(ims, "")], 200),
+            (&[(ims, "{lm}, {lm}")], 200),
+            (&[(ims, "{lm}"), (ims, "{lm}")], 200),
+            (&[(ims, "Sun, 32 Sep 2001 01:46:40 GMT")], 200),
+            (&[(ims, "Fri, 31 Dec 99999 23:59:59 GMT")], 200),
+            (&[(ims, "Thu, 01 Jan 1970 00:00:00 GMT")], 200),
+            (&[(ims, "Fri, 31 Dec 9999 23:59:59 GMT")], 304),
+            (&[(ims, "Sunday, 09-Sep-01 01:46:40 GMT")], 304),
+            (&[(ims, "Sun Sep  9 01:46:40 2001")], 304),
+        ];
+        for (headers, expected) in cases {
+            let mut req = Request::get("/x");
+            for (name, value) in *headers {
+                let value = value.replace("{etag}", &etag).replace("{lm}", &lm);
+                let value = HeaderValue::from_bytes(
+                    // Latin-1 on the wire: U+00E9 is the obs-text byte 0xE9.
+                    &value.chars().map(|c| c as u8).collect::<Vec<u8>>(),
+                )
+                .unwrap();
+                req = req.header(*name, value);
+            }
+            let req = req.body(()).unwrap();
+            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                serve_resource(&snapshot, &resource, &req)
+            }))
+            .unwrap_or_else(|_| panic!("panicked on {headers:?}"));
+            assert_eq!(got.status().as_u16(), *expected, "{headers:?}");
+        }
+    }
 
     #[test]
     fn dates_outside_http_range_give_no_last_modified_and_no_panic() {

@@ -4,6 +4,7 @@
 //! Each request loads the current snapshot once, so a response never mixes two
 //! snapshots even while a reload swaps in a new one.
 
+pub mod client_ip;
 pub mod handler;
 pub mod negotiate;
 
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::snapshot::Snapshot;
+use client_ip::TrustedProxies;
 
 /// The snapshot being served, swapped whole by reloads.
 pub type Current = Arc<ArcSwap<Snapshot>>;
@@ -43,6 +45,9 @@ pub struct Limits {
     pub rate: Option<(NonZeroU32, NonZeroU32)>,
     /// Time in-flight requests get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client for the rate
+    /// limit and the access log; empty (the default) trusts no header.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Limits {
@@ -53,6 +58,7 @@ impl Default for Limits {
             max_connections: 4096,
             rate: None,
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -60,6 +66,7 @@ impl Default for Limits {
 struct Shared {
     current: Current,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    trusted_proxies: TrustedProxies,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and gives
@@ -75,6 +82,7 @@ pub async fn run(
         limiter: limits
             .rate
             .map(|(rate, burst)| RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
+        trusted_proxies: limits.trusted_proxies.clone(),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -138,9 +146,10 @@ pub async fn run(
 
 fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Response<handler::Body> {
     let started = Instant::now();
+    let client = shared.trusted_proxies.client(peer.ip(), req.headers());
     // Load balancers poll /healthz on their own schedule; never throttle them.
     let limited = (req.uri().path() != "/healthz")
-        .then(|| rate_limited(shared, peer.ip()))
+        .then(|| rate_limited(shared, client))
         .flatten();
     let response = match limited {
         Some(r) => r,
@@ -154,7 +163,8 @@ fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Respons
         .unwrap_or(0);
     tracing::info!(
         target: "vestnik::access",
-        client = %peer.ip(),
+        client = %client,
+        peer = %peer.ip(),
         method = %req.method(),
         path = %req.uri().path(),
         status = response.status().as_u16(),
