@@ -87,10 +87,19 @@ impl Resource {
         last_modified: Option<SystemTime>,
         body: Vec<u8>,
     ) -> Self {
+        Self::with_gzip_level(content_type, last_modified, body, 9)
+    }
+
+    fn with_gzip_level(
+        content_type: &'static str,
+        last_modified: Option<SystemTime>,
+        body: Vec<u8>,
+        level: u32,
+    ) -> Self {
         let hash = hex_prefix(&Sha256::digest(&body));
         let worth = body.len() >= MIN_COMPRESS;
         let gzip = worth
-            .then(|| gzip(&body))
+            .then(|| gzip_at(&body, level))
             .filter(|c| c.len() < body.len())
             .map(|c| Variant {
                 body: Bytes::from(c),
@@ -110,16 +119,17 @@ impl Resource {
     }
 
     /// Builds a resource on the request path (feed pages, bundles, entry
-    /// pages) with every variant at once: gzip at level 9 and brotli at
-    /// [`ON_DEMAND_BROTLI`], which costs about what gzip does, rather than
-    /// quality 11, which costs thirty times more. The bytes are as
+    /// pages) with every variant at once: gzip at [`ON_DEMAND_GZIP`] and
+    /// brotli at [`ON_DEMAND_BROTLI`]. On a 158 KB feed page gzip 9 takes
+    /// ~10.6 ms for a body 1.3% smaller than gzip 6 gives in ~3.5 ms, and
+    /// brotli 11 costs thirty times what brotli 5 does. The bytes are as
     /// deterministic as those of the standard feeds.
     pub fn on_demand(
         content_type: &'static str,
         last_modified: Option<SystemTime>,
         body: Vec<u8>,
     ) -> Self {
-        let mut r = Self::new(content_type, last_modified, body);
+        let mut r = Self::with_gzip_level(content_type, last_modified, body, ON_DEMAND_GZIP);
         if r.brotli_pending {
             let hash = r.identity.etag.trim_matches('"').to_owned();
             r.brotli = Some(brotli_at(&r.identity.body, ON_DEMAND_BROTLI))
@@ -551,9 +561,17 @@ fn hex_prefix(digest: &[u8]) -> String {
 /// gzip at the best level. The header carries no timestamp or name, so the
 /// same input always gives the same bytes.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
+    gzip_at(data, 9)
+}
+
+/// The gzip level of resources rendered on the request path.
+pub const ON_DEMAND_GZIP: u32 = 6;
+
+/// gzip at `level` (0 to 9), deterministic like [`gzip`].
+fn gzip_at(data: &[u8], level: u32) -> Vec<u8> {
     let mut enc = flate2::GzBuilder::new().write(
         Vec::with_capacity(data.len() / 3),
-        flate2::Compression::best(),
+        flate2::Compression::new(level),
     );
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
