@@ -12,6 +12,7 @@ use crate::entry::Loader;
 use crate::reload::{self, Change, Event, Reloader};
 use crate::serve::{self, Limits};
 use crate::snapshot::Snapshot;
+use crate::websub;
 
 /// Runs `vestnik serve` until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -44,7 +45,10 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot watch {}", args.data.display()))?,
         )
     };
-    let reloader = Reloader::new(loader, current.clone());
+    // Pings go out from a task on the runtime below; the reload thread only queues them.
+    let (publisher, pinger) = websub::Publisher::new(websub::Retry::default())
+        .context("cannot start the WebSub publisher")?;
+    let reloader = Reloader::new(loader, current.clone()).with_publisher(publisher);
     let worker_tx = tx.clone();
     std::thread::Builder::new()
         .name("reload".into())
@@ -70,6 +74,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         println!("listening on http://{addr}/");
         tracing::info!("listening on http://{addr}/");
         tokio::spawn(forward_sighup(tx));
+        tokio::spawn(pinger);
         serve::run(listener, current, limits, serve::shutdown_signal()).await?;
         anyhow::Ok(())
     })

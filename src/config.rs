@@ -50,6 +50,7 @@ struct RawSite {
     max_limit: Option<toml::Spanned<i64>>,
     cache_max_age: Option<toml::Spanned<i64>>,
     max_entry_bytes: Option<toml::Spanned<i64>>,
+    websub_hub: Option<toml::Spanned<String>>,
     #[serde(default)]
     sections: Vec<RawSection>,
 }
@@ -92,6 +93,8 @@ pub struct Config {
     pub max_entry_bytes: u64,
     /// Sections in the order the site lists them.
     pub sections: Vec<Section>,
+    /// The WebSub hub that feeds name and that reloads ping, if any.
+    pub websub_hub: Option<Url>,
 }
 
 /// One section of the site.
@@ -167,6 +170,10 @@ impl Config {
                     )
                 })?,
         };
+        let websub_hub = match raw.websub_hub {
+            None => None,
+            Some(v) => Some(parse_hub_url(v.get_ref()).map_err(|m| err(v.span().start, m))?),
+        };
         if raw.title.trim().is_empty() {
             return Err(Diagnostic::file(path, "title must not be empty"));
         }
@@ -216,6 +223,7 @@ impl Config {
             cache_max_age,
             max_entry_bytes,
             sections,
+            websub_hub,
         })
     }
 
@@ -271,6 +279,23 @@ fn parse_base_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A hub is any absolute http(s) URL; unlike `base_url` it may carry a query
+/// (some hubs take the publisher's key there) and keeps its path as written.
+fn parse_hub_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| {
+        format!("websub_hub \"{s}\" is not an absolute URL ({e}); write it like \"https://pubsubhubbub.appspot.com/\"")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "websub_hub \"{s}\" must be an http or https URL with a host"
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(format!("websub_hub \"{s}\" must not have a fragment"));
+    }
+    Ok(url)
+}
+
 /// The TOML parser's message on one line, without its own rendering of the source.
 pub(crate) fn toml_message(e: &toml::de::Error) -> String {
     crate::text::squash_whitespace(e.message())
@@ -309,6 +334,37 @@ title = "Транспорт"
             "http://example.org/news/feeds/all.rss"
         );
         assert_eq!(c.tag_authority(), "example.org");
+        assert_eq!(c.websub_hub, None);
+    }
+
+    #[test]
+    fn websub_hub_is_an_absolute_http_url() {
+        let with = |hub: &str| {
+            parse(&MINIMAL.replace(
+                "[[sections]]",
+                &format!("websub_hub = \"{hub}\"\n[[sections]]"),
+            ))
+        };
+        let c = with("https://pubsubhubbub.appspot.com/").unwrap();
+        assert_eq!(
+            c.websub_hub.as_ref().map(Url::as_str),
+            Some("https://pubsubhubbub.appspot.com/")
+        );
+        let cases = [
+            (
+                "/hub",
+                "site.toml:5:14: websub_hub \"/hub\" is not an absolute URL",
+            ),
+            (
+                "ftp://hub.example/",
+                "must be an http or https URL with a host",
+            ),
+            ("https://hub.example/#x", "must not have a fragment"),
+        ];
+        for (hub, expected) in cases {
+            let got = with(hub).unwrap_err();
+            assert!(got.contains(expected), "expected {expected:?} in {got:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`serve`]: HTTP over the current snapshot;
 //! - [`export`]: the same snapshot written out as static files;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
+//! - [`websub`]: hub links of feeds, and pings to the hub for changed feeds;
 //! - [`app`]: the `serve` command assembled from the pieces above;
 //! - [`import`]: saved news pages (plain text) to entry files;
 //! - [`cli`]: the command line.
@@ -31,6 +32,7 @@ pub mod render;
 pub mod serve;
 pub mod snapshot;
 pub mod text;
+pub mod websub;
 
 use std::path::Path;
 

@@ -323,6 +323,25 @@ impl Feed<'_> {
         url
     }
 
+    /// True for the feeds subscribers poll and WebSub announces: the first
+    /// page, at `feed_limit` entries, of the combined feed or a section.
+    /// Later pages, other page sizes and bundles are rendered on request.
+    pub fn is_standard(&self) -> bool {
+        self.page == 1
+            && self.per_page == self.site.config.feed_limit
+            && !matches!(self.scope, Scope::Bundle(_))
+    }
+
+    /// The WebSub hub this feed names: the configured one, for standard
+    /// feeds only, since only their changes are announced to it.
+    pub fn hub(&self) -> Option<&Url> {
+        self.site
+            .config
+            .websub_hub
+            .as_ref()
+            .filter(|_| self.is_standard())
+    }
+
     /// RFC 5005 paging links of this page, as `(rel, page number)`: `first`
     /// and `last` always, `previous` and `next` where those pages exist.
     pub fn paging(&self) -> Vec<(&'static str, usize)> {

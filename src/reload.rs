@@ -16,6 +16,7 @@ use crate::entry::Loader;
 use crate::entry::load::Changes;
 use crate::serve::Current;
 use crate::snapshot::{Resource, Snapshot};
+use crate::websub::Publisher;
 
 /// What happened in the data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +64,25 @@ pub struct Report {
 pub struct Reloader {
     loader: Loader,
     current: Current,
+    /// Tells the WebSub hub about feeds a reload changed.
+    publisher: Option<Publisher>,
 }
 
 impl Reloader {
     /// A reloader for a loader whose site is already being served from `current`.
     pub fn new(loader: Loader, current: Current) -> Self {
-        Reloader { loader, current }
+        Reloader {
+            loader,
+            current,
+            publisher: None,
+        }
+    }
+
+    /// Pings the site's WebSub hub (if it names one) after each reload that
+    /// changes feed bytes. Queuing is all the reload thread does.
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Applies one change; swaps in a new snapshot if anything changed.
@@ -108,6 +122,9 @@ impl Reloader {
             took: Duration::ZERO,
         };
         self.current.store(Arc::new(snapshot));
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(crate::websub::changed_topics(&prev, &self.current.load()));
+        }
         let report = Report {
             took: started.elapsed(),
             ..report

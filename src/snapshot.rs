@@ -72,6 +72,8 @@ pub struct Resource {
     pub brotli: Option<Variant>,
     /// True until the brotli variant has been computed (see [`Resource::finish`]).
     pub brotli_pending: bool,
+    /// For a feed of a site with a WebSub hub: its topic and `Link` header.
+    pub topic: Option<crate::websub::Topic>,
 }
 
 /// Bodies shorter than this are not worth compressing.
@@ -115,6 +117,7 @@ impl Resource {
             gzip,
             brotli: None,
             brotli_pending: worth,
+            topic: None,
         }
     }
 
@@ -277,11 +280,18 @@ enum Job<'f, 's> {
 impl Job<'_, '_> {
     fn run(&self) -> Resource {
         match self {
-            Job::Feed(feed, format) => Resource::new(
-                format.content_type(),
-                Some(SystemTime::from(feed.updated())),
-                render::render(feed, *format),
-            ),
+            Job::Feed(feed, format) => {
+                let mut r = Resource::new(
+                    format.content_type(),
+                    Some(SystemTime::from(feed.updated())),
+                    render::render(feed, *format),
+                );
+                r.topic =
+                    feed.site.config.websub_hub.as_ref().and_then(|hub| {
+                        crate::websub::Topic::new(hub, feed.url(format.extension()))
+                    });
+                r
+            }
             Job::SectionPage(feed) => Resource::new(
                 TEXT_HTML,
                 Some(SystemTime::from(feed.updated())),

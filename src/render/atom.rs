@@ -39,7 +39,7 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         &config.author
     };
     let description = feed.description();
-    let atom = AtomFeed {
+    let mut atom = AtomFeed {
         title: Text::plain(feed.title()),
         id,
         updated: feed.updated(),
@@ -69,6 +69,10 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         entries: feed.entries.iter().map(|e| entry(feed, e)).collect(),
         ..AtomFeed::default()
     };
+    // WebSub discovery (W3C WebSub §4).
+    if let Some(hub) = feed.hub() {
+        atom.links.push(link("hub", hub.to_string(), None, None));
+    }
     let mut out = Vec::with_capacity(4096 + feed.entries.len() * 4096);
     // Writing into a Vec cannot fail, and the crate escapes all text.
     let _ = atom.write_with_config(

@@ -24,7 +24,17 @@ struct JsonFeed<'a> {
     language: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     authors: Vec<Author<'a>>,
+    /// WebSub hubs (JSON Feed 1.1 `hubs`); absent without a configured hub.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub<'a>>,
     items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -105,6 +115,14 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         description: feed.description(),
         language: (!config.language.is_empty()).then_some(config.language.as_str()),
         authors: vec![Author { name: site_author }],
+        hubs: feed
+            .hub()
+            .into_iter()
+            .map(|hub| Hub {
+                kind: "WebSub",
+                url: hub.as_str(),
+            })
+            .collect(),
         items,
     };
     // Serializing plain structs of strings cannot fail.

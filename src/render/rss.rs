@@ -20,7 +20,7 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
     let updated = rfc822(&feed.updated());
     let items = feed.entries.iter().map(|e| item(feed, e)).collect();
     let ttl = config.cache_max_age.div_ceil(60);
-    let channel = Channel {
+    let mut channel = Channel {
         title: feed.title(),
         link: feed.html_url().to_string(),
         description: feed.description(),
@@ -44,6 +44,15 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         items,
         ..Channel::default()
     };
+    // WebSub discovery (W3C WebSub §4): the hub next to the self link, on
+    // the feeds whose changes are announced (see `Feed::hub`).
+    if let (Some(hub), Some(ext)) = (feed.hub(), channel.atom_ext.as_mut()) {
+        ext.links.push(Link {
+            rel: "hub".to_owned(),
+            href: hub.to_string(),
+            ..Link::default()
+        });
+    }
     let mut out = Vec::with_capacity(4096 + feed.entries.len() * 4096);
     // Writing into a Vec cannot fail, and the crate escapes all text.
     let _ = channel.pretty_write_to(&mut out, b' ', 2);

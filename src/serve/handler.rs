@@ -208,6 +208,10 @@ fn serve_resource<B>(snapshot: &Snapshot, resource: &Resource, req: &Request<B>)
             format!("public, max-age={}", snapshot.site.config.cache_max_age),
         )
         .header(ETAG, variant.etag.as_str());
+    // WebSub discovery (§4) by header, on 200 and 304 alike.
+    if let Some(topic) = &resource.topic {
+        builder = builder.header(http::header::LINK, topic.link.clone());
+    }
     if let Some(lm) = resource.last_modified.filter(|t| http_date_range(*t)) {
         builder = builder.header(LAST_MODIFIED, httpdate::fmt_http_date(lm));
     }
