@@ -63,6 +63,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .map(|r| (r, NonZeroU32::new(args.rate_burst).unwrap_or(r))),
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         trusted_proxies: serve::client_ip::TrustedProxies::new(args.trusted_proxies.clone()),
+        media_from: Some(args.data.clone()),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

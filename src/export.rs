@@ -71,6 +71,17 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
 
 /// Writes every resource of `snapshot`, and every entry's page, into `out`.
 pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
+    export_with_media(snapshot, None, out)
+}
+
+/// Like [`export`], and copies the servable files of `DATA/media/` of
+/// `media_from` into `OUT/media/` (see [`crate::media::list`]), so the
+/// enclosure URLs of the exported feeds resolve.
+pub fn export_with_media(
+    snapshot: &Snapshot,
+    media_from: Option<&Path>,
+    out: &Path,
+) -> std::io::Result<Stats> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -113,7 +124,11 @@ pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
             }
             bar.inc(1);
         }
-        write_feed_pages(snapshot, &tmp, &mut stats)
+        write_feed_pages(snapshot, &tmp, &mut stats)?;
+        if let Some(data) = media_from {
+            copy_media(data, &tmp, &mut stats)?;
+        }
+        Ok(())
     })();
     bar.finish_and_clear();
     if let Err(e) = result {
@@ -168,6 +183,35 @@ fn write_feed_pages(snapshot: &Snapshot, out: &Path, stats: &mut Stats) -> std::
                 write_resource(&out.join(file), &resource, stats)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Copies every servable media file, as it is (no compressed siblings:
+/// images and archives are compressed already).
+fn copy_media(data_dir: &Path, out: &Path, stats: &mut Stats) -> std::io::Result<()> {
+    for (rel, _) in crate::media::list(data_dir) {
+        // Read through the same checks as serving, so export copies exactly
+        // what `serve` would send.
+        let Ok((bytes, meta)) = crate::media::read(data_dir, &rel) else {
+            continue;
+        };
+        let path = out.join(crate::media::MEDIA_DIR).join(&rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, &bytes)?;
+        // Keep the source's mtime, so a web server's Last-Modified (and
+        // nginx's ETag) for the copy stay the same across builds.
+        if let Ok(mtime) = meta.modified() {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(mtime)?;
+        }
+        stats.resources += 1;
+        stats.files += 1;
+        stats.bytes += bytes.len() as u64;
     }
     Ok(())
 }

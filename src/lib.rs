@@ -5,6 +5,7 @@
 //! - [`text`]: XML-safe text and slugs;
 //! - [`config`]: `site.toml`, validated once;
 //! - [`entry`]: one entry file parsed (pure), and the directory loaded;
+//! - [`media`]: files under `DATA/media/`: path rule, URL, type, safe open;
 //! - [`model`]: the site, its sections and the feeds they form;
 //! - [`render`]: model to feed bytes, the only user of the feed crates;
 //! - [`snapshot`]: every feed pre-rendered and pre-compressed, immutable;
@@ -26,6 +27,7 @@ pub mod diagnostic;
 pub mod entry;
 pub mod export;
 pub mod import;
+pub mod media;
 pub mod model;
 pub mod reload;
 pub mod render;

@@ -84,7 +84,7 @@ fn build_command(paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
         tracing::warn!("{d}");
     }
     let snapshot = vestnik::snapshot::Snapshot::build(std::sync::Arc::new(site));
-    let stats = vestnik::export::export(&snapshot, out)
+    let stats = vestnik::export::export_with_media(&snapshot, Some(data), out)
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!(
         "wrote {} resources as {} files ({} bytes) to {} in {:.2} s",

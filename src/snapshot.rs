@@ -272,6 +272,7 @@ const PAGE_CACHE_ITEMS: usize = 2000;
 /// One piece of rendering work for a snapshot build.
 enum Job<'f, 's> {
     Feed(&'f Feed<'s>, Format),
+    Yandex(&'f Feed<'s>),
     SectionPage(&'f Feed<'s>),
     Index(&'f Site),
     Opml(&'f Site, Format),
@@ -292,6 +293,11 @@ impl Job<'_, '_> {
                     });
                 r
             }
+            Job::Yandex(feed) => Resource::new(
+                Format::Rss.content_type(),
+                Some(SystemTime::from(feed.updated())),
+                render::yandex::render(feed),
+            ),
             Job::SectionPage(feed) => Resource::new(
                 TEXT_HTML,
                 Some(SystemTime::from(feed.updated())),
@@ -379,6 +385,13 @@ impl Snapshot {
                     (path, Job::Feed(feed, f))
                 })
                 .collect();
+            wanted.push((
+                format!(
+                    "/{}",
+                    feed_path(feed.scope.slug(), render::yandex::EXTENSION)
+                ),
+                Job::Yandex(feed),
+            ));
             if let Scope::Section(s) = feed.scope {
                 wanted.push((
                     format!("/{}", section_path(&s.slug)),
@@ -549,8 +562,12 @@ fn feed_list(site: &Site) -> String {
     );
     for (slug, title) in scopes {
         let _ = writeln!(out, "{title}");
-        for f in Format::ALL {
-            let _ = writeln!(out, "  {}", config.url(&feed_path(slug, f.extension())));
+        for ext in Format::ALL
+            .iter()
+            .map(|f| f.extension())
+            .chain([render::yandex::EXTENSION])
+        {
+            let _ = writeln!(out, "  {}", config.url(&feed_path(slug, ext)));
         }
     }
     out

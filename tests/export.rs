@@ -54,6 +54,12 @@ fn export_is_byte_identical_to_serve() {
     check_export(&root().join("data"));
 }
 
+/// Media files are copied into `OUT/media/` as `serve` sends them.
+#[test]
+fn export_of_media_is_byte_identical_to_serve() {
+    check_export(&root().join("tests/data/media"));
+}
+
 /// With 7 entries per feed, the shipped feeds have later pages (RFC 5005),
 /// which export writes as `feeds/pages/{slug}/{n}.{ext}`.
 #[test]
@@ -95,10 +101,17 @@ fn check_export(data: &Path) -> usize {
     files(&out, &out, &mut all);
     all.sort();
     let site = vestnik::load_site(&data).unwrap();
-    // 19 feeds in 3 formats, 18 section pages, the home page, 3 OPML lists,
-    // one page per entry, and each feed's later pages in 3 formats.
+    // Each feed in 3 formats and the Yandex profile, a page per section,
+    // the home page, 3 OPML lists, one page per entry, each feed's later
+    // pages in 3 formats, and the media files.
     let later_pages: usize = site.feeds().iter().map(|f| 3 * (f.pages - 1)).sum();
-    let expected = 19 * 3 + 18 + 1 + 3 + site.entries.len() + later_pages;
+    let expected = site.feeds().len() * 4
+        + site.config.sections.len()
+        + 1
+        + 3
+        + site.entries.len()
+        + later_pages
+        + vestnik::media::list(&data).len();
     let plain: Vec<&String> = all
         .iter()
         .filter(|f| !f.ends_with(".gz") && !f.ends_with(".br"))

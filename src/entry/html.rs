@@ -92,6 +92,90 @@ impl LazyHtml {
             html
         })
     }
+
+    /// The sanitized HTML of the body alone, without the source line.
+    pub fn body(&self) -> &str {
+        let all = self.get();
+        &all[..all.len() - self.suffix.len()]
+    }
+}
+
+/// The text of sanitized HTML, as a reader would see it without markup:
+/// entities decoded, runs of white space squashed, and one line per block
+/// (paragraph, heading, list item, table row…) or `<br>`.
+///
+/// Uses html5ever's tokenizer (the parser ammonia is built on), not
+/// patterns, so attributes, comments and entities are read the way a
+/// browser reads them.
+pub fn plain_text(html: &str) -> String {
+    use html5ever::tendril::StrTendril;
+    use html5ever::tokenizer::{
+        BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    };
+    use std::cell::RefCell;
+
+    /// Collects lines; `line` is the block being filled.
+    #[derive(Default)]
+    struct Sink {
+        lines: RefCell<Vec<String>>,
+        line: RefCell<String>,
+        /// Inside `<script>`, `<style>` or `<template>` (never in sanitized
+        /// HTML, but their text is not prose either way).
+        hidden: std::cell::Cell<u32>,
+    }
+
+    impl Sink {
+        fn break_line(&self) {
+            let line = std::mem::take(&mut *self.line.borrow_mut());
+            let line = crate::text::squash_whitespace(&line);
+            if !line.is_empty() {
+                self.lines.borrow_mut().push(line);
+            }
+        }
+    }
+
+    impl TokenSink for Sink {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            match token {
+                Token::CharacterTokens(t) if self.hidden.get() == 0 => {
+                    self.line.borrow_mut().push_str(&t)
+                }
+                Token::TagToken(tag) => {
+                    let name: &str = &tag.name;
+                    match name {
+                        "script" | "style" | "template" => {
+                            let h = self.hidden.get();
+                            self.hidden.set(match tag.kind {
+                                TagKind::StartTag => h + 1,
+                                TagKind::EndTag => h.saturating_sub(1),
+                            });
+                        }
+                        "p" | "div" | "br" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "li"
+                        | "ul" | "ol" | "dl" | "dt" | "dd" | "blockquote" | "pre" | "table"
+                        | "tr" | "hr" | "figure" | "figcaption" | "section" | "article"
+                        | "header" | "footer" | "aside" | "details" | "summary" => {
+                            self.break_line()
+                        }
+                        // Cells of a row stay on its line, apart.
+                        "td" | "th" => self.line.borrow_mut().push(' '),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+            TokenSinkResult::Continue
+        }
+    }
+
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let tokenizer = Tokenizer::new(Sink::default(), TokenizerOpts::default());
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink.break_line();
+    let lines = tokenizer.sink.lines.take();
+    crate::text::xml_safe(&lines.join("\n")).into_owned()
 }
 
 impl PartialEq for LazyHtml {
@@ -220,6 +304,22 @@ mod tests {
         );
         check("<p>&laquo;raw&raquo;&nbsp;</p>", "<p>«raw»\u{a0}</p>");
         check("a\u{8}b & <c>", "<p>ab &amp; </p>");
+    }
+
+    #[test]
+    fn plain_text_keeps_blocks_as_lines() {
+        let base = Url::parse("http://example.org/").unwrap();
+        let s = Sanitizer::new(&base);
+        let md = "# Заголовок\n\nПервый *абзац*\nс переносом &laquo;x&raquo; &amp; y.\n\n- один\n- два\n\nстрока<br>вторая\n\n<script>alert(1)</script>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+        let html = render(md, &s).html;
+        assert_eq!(
+            plain_text(&html),
+            "Заголовок\nПервый абзац с переносом «x» & y.\nодин\nдва\nстрока\nвторая\na b\n1 2"
+        );
+        assert_eq!(plain_text(""), "");
+        assert_eq!(plain_text("<p>a &lt;b&gt; <!-- c --> d</p>"), "a <b> d");
+        let lazy = LazyHtml::new("x".into(), "<p>tail</p>".into(), s);
+        assert_eq!(lazy.body(), "<p>x</p>\n");
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub struct FileState {
     last_good: Option<Arc<Entry>>,
     /// True when the file parsed cleanly but is a draft.
     draft: bool,
+    /// The files under `DATA/media/` the entry names and their sizes when
+    /// read (`None`: unusable), so a changed file re-measures the entry.
+    media: Vec<(String, Option<u64>)>,
 }
 
 /// What one refresh changed, for the reload log.
@@ -302,9 +305,17 @@ impl Loader {
     /// folders are walked, and paths that no longer exist are dropped.
     pub fn refresh_paths(&mut self, paths: &[PathBuf]) -> Changes {
         let root = self.data_dir.join(ENTRIES_DIR);
+        let media_root = self.data_dir.join(crate::media::MEDIA_DIR);
         let mut changes = Changes::default();
         let mut candidates = Vec::new();
+        let mut media_changed = false;
         for path in paths {
+            if path.starts_with(&media_root) {
+                // Entries name media files; which ones is known per entry,
+                // and re-measuring them is a stat each, so walk them all.
+                media_changed = true;
+                continue;
+            }
             if path.file_name().is_some_and(|n| n == SITE_FILE)
                 && path.parent() == Some(&*self.data_dir)
             {
@@ -361,6 +372,12 @@ impl Loader {
         // The watcher said these changed: read them even if size and mtime
         // look the same, since mtime can be coarse. The hash decides.
         self.update(&candidates, true, &mut changes);
+        if media_changed {
+            let more = self.rescan();
+            changes.added += more.added;
+            changes.changed += more.changed;
+            changes.removed += more.removed;
+        }
         changes
     }
 
@@ -370,17 +387,18 @@ impl Loader {
             sanitizer: &self.sanitizer,
         };
         let files = &self.files;
+        let data_dir = &self.data_dir;
         let results: Vec<(String, Option<FileState>)> = candidates
             .par_iter()
             .filter_map(|c| {
                 let old = files.get(&c.rel);
                 let stat = stat(&c.path);
                 if let (Some(old), Some(stat), false) = (old, stat, force) {
-                    if old.stat == stat {
+                    if old.stat == stat && media_unchanged(data_dir, &old.media) {
                         return None;
                     }
                 }
-                Some((c.rel.clone(), read_state(&ctx, c, stat, old)))
+                Some((c.rel.clone(), read_state(&ctx, data_dir, c, stat, old)))
             })
             .collect();
         for (rel, state) in results {
@@ -392,7 +410,7 @@ impl Loader {
                         self.full = true;
                         self.files.insert(rel, new);
                     }
-                    Some(old) if old.hash == new.hash => {
+                    Some(old) if old.hash == new.hash && old.media == new.media => {
                         // Touched but not changed: keep the same Arc, only update the stat.
                         let stat = new.stat;
                         if let Some(s) = self.files.get_mut(&rel) {
@@ -534,9 +552,66 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The size of a media file as the loader uses it: `None` when it cannot be served.
+fn media_len(data_dir: &Path, rel: &str) -> Option<u64> {
+    crate::media::open(data_dir, rel).ok().map(|(_, m)| m.len())
+}
+
+/// True when every media file an entry named still has the size it had.
+fn media_unchanged(data_dir: &Path, media: &[(String, Option<u64>)]) -> bool {
+    media
+        .iter()
+        .all(|(rel, len)| media_len(data_dir, rel) == *len)
+}
+
+/// The I/O half of enclosures and images: measures each file under
+/// `DATA/media/` that the entry names. A file that cannot be served
+/// (missing, a folder, a symlink out of `DATA/media/`, too large) is
+/// reported at the line naming it and left out; the entry is still published.
+fn measure(data_dir: &Path, path: &Path, parsed: &mut super::Parsed) -> Vec<(String, Option<u64>)> {
+    let mut seen = Vec::new();
+    let Some(entry) = parsed.entry.as_mut() else {
+        return seen;
+    };
+    for m in &parsed.local_media {
+        let len = match crate::media::open(data_dir, &m.rel) {
+            Ok((_, meta)) => Some(meta.len()),
+            Err(e) => {
+                parsed.diagnostics.push(Diagnostic::at(
+                    path,
+                    m.line,
+                    m.column,
+                    format!("{e}; the entry is published without it (put the file in DATA/media/ or fix the path)"),
+                ));
+                None
+            }
+        };
+        seen.push((m.rel.clone(), len));
+    }
+    let len_of = |rel: &str| {
+        seen.iter()
+            .find(|(r, _)| r == rel)
+            .and_then(|(_, len)| *len)
+    };
+    entry.enclosures.retain_mut(|e| match e.local.as_deref() {
+        None => true,
+        Some(rel) => len_of(rel).map(|len| e.length = len).is_some(),
+    });
+    if let Some(image) = &mut entry.image {
+        if let Some(rel) = image.media.local.as_deref() {
+            match len_of(rel) {
+                Some(len) => image.media.length = len,
+                None => entry.image = None,
+            }
+        }
+    }
+    seen
+}
+
 /// Reads and parses one file; `None` if it vanished between the walk and the read.
 fn read_state(
     ctx: &Context<'_>,
+    data_dir: &Path,
     c: &Candidate,
     stat: Option<Stat>,
     old: Option<&FileState>,
@@ -553,19 +628,21 @@ fn read_state(
                 diagnostics: vec![Diagnostic::file(&c.path, message)],
                 last_good,
                 draft: false,
+                media: Vec::new(),
             });
         }
     };
     let hash = hash_bytes(&bytes);
     if let Some(old) = old {
-        if old.hash == hash {
+        if old.hash == hash && media_unchanged(data_dir, &old.media) {
             let mut same = old.clone();
             same.stat = stat;
             return Some(same);
         }
     }
-    let parsed = parse(ctx, &c.path, &c.rel, &bytes);
+    let mut parsed = parse(ctx, &c.path, &c.rel, &bytes);
     let draft = parsed.entry.is_none() && parsed.diagnostics.is_empty();
+    let media = measure(data_dir, &c.path, &mut parsed);
     let entry = parsed.entry.map(Arc::new);
     Some(FileState {
         stat,
@@ -574,6 +651,7 @@ fn read_state(
         entry,
         diagnostics: parsed.diagnostics,
         draft,
+        media,
     })
 }
 
@@ -712,5 +790,52 @@ mod tests {
         check(d, &mut loader, "e12.md", || {
             write(d, "e12.md", "T12", "13.01.2024", Some("renamed"))
         });
+    }
+
+    #[test]
+    fn media_files_are_measured_and_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join(SITE_FILE),
+            "title = \"T\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n",
+        )
+        .unwrap();
+        let entry = d.join(ENTRIES_DIR).join("a.md");
+        std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+        std::fs::write(
+            &entry,
+            "+++\ntitle = \"A\"\ndate = 2024-01-01\nsections = [\"s\"]\nimage = \"p.png\"\n[[enclosures]]\nurl = \"2024/a.mp3\"\n+++\nBody.\n",
+        )
+        .unwrap();
+        let media = d.join(crate::media::MEDIA_DIR);
+        std::fs::create_dir_all(media.join("2024")).unwrap();
+        std::fs::write(media.join("p.png"), b"12345").unwrap();
+
+        let mut loader = Loader::open(d).unwrap();
+        let site = loader.site();
+        let e = &site.entries[0];
+        assert_eq!(e.image.as_ref().unwrap().media.length, 5);
+        assert!(e.enclosures.is_empty(), "the missing file is left out");
+        let problems: Vec<String> = site.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].starts_with(&format!(
+                "{}:7:7: no file media/2024/a.mp3",
+                entry.display()
+            )),
+            "{problems:#?}"
+        );
+
+        // The file appears: the watcher's event on it re-measures the entry.
+        std::fs::write(media.join("2024/a.mp3"), b"abc").unwrap();
+        loader.refresh_paths(&[media.join("2024/a.mp3")]);
+        let site = loader.site();
+        assert!(site.diagnostics.is_empty(), "{:#?}", site.diagnostics);
+        assert_eq!(site.entries[0].enclosures[0].length, 3);
+        // It changes size: a plain rescan (no event) sees it too.
+        std::fs::write(media.join("2024/a.mp3"), b"abcdef").unwrap();
+        loader.rescan();
+        assert_eq!(loader.site().entries[0].enclosures[0].length, 6);
     }
 }

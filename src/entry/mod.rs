@@ -45,6 +45,12 @@ pub struct Entry {
     pub authors: Vec<String>,
     /// Where the article came from.
     pub source: Option<Source>,
+    /// Attached files (`[[enclosures]]`), in the order the entry lists them.
+    pub enclosures: Vec<Media>,
+    /// The entry's picture (`image`).
+    pub image: Option<Image>,
+    /// Yandex News genre (`genre`); `message` unless the entry says otherwise.
+    pub genre: Genre,
 }
 
 impl Entry {
@@ -84,6 +90,79 @@ pub struct Source {
     pub feed: Option<Url>,
 }
 
+/// A file attached to an entry: an enclosure, or the entry's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Absolute http(s) URL.
+    pub url: Url,
+    /// Media type, e.g. `image/jpeg`.
+    pub mime_type: String,
+    /// Size in bytes: measured by the loader for a file under `DATA/media/`;
+    /// the `length` key (or 0, "unknown", as RSS Best Practices allow) for a
+    /// remote URL.
+    pub length: u64,
+    /// For a file under `DATA/media/`: its path relative to that folder.
+    pub local: Option<String>,
+}
+
+/// The entry's picture, with its size in pixels when the entry gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The file.
+    pub media: Media,
+    /// Width in pixels.
+    pub width: Option<u32>,
+    /// Height in pixels.
+    pub height: Option<u32>,
+}
+
+/// A Yandex News genre (`yandex:genre`). The values are those of the Yandex
+/// News feed format: `lenta`, `message`, `article`, `interview`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Genre {
+    /// Short news-wire items.
+    Lenta,
+    /// A news message; the default.
+    #[default]
+    Message,
+    /// An article.
+    Article,
+    /// An interview.
+    Interview,
+}
+
+impl Genre {
+    /// Every genre, in the order messages list them.
+    pub const ALL: [Genre; 4] = [
+        Genre::Lenta,
+        Genre::Message,
+        Genre::Article,
+        Genre::Interview,
+    ];
+
+    /// The value written in `yandex:genre` and accepted in front matter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Genre::Lenta => "lenta",
+            Genre::Message => "message",
+            Genre::Article => "article",
+            Genre::Interview => "interview",
+        }
+    }
+}
+
+/// A file under `DATA/media/` that an entry names, and where it names it:
+/// the loader measures the file and reports a missing one at that position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMedia {
+    /// Path relative to `DATA/media/`.
+    pub rel: String,
+    /// 1-based line of the `url` in the entry file.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
 /// What parsing needs besides the file: the site configuration and a sanitizer.
 pub struct Context<'a> {
     /// The validated site configuration.
@@ -99,6 +178,8 @@ pub struct Parsed {
     pub entry: Option<Entry>,
     /// Every problem found, including ones that did not stop publication.
     pub diagnostics: Vec<Diagnostic>,
+    /// The files under `DATA/media/` the entry names, for the loader to measure.
+    pub local_media: Vec<LocalMedia>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +197,10 @@ struct FrontMatter {
     source: Option<toml::Spanned<RawSource>>,
     #[serde(default)]
     draft: bool,
+    #[serde(default)]
+    enclosures: Vec<toml::Spanned<RawEnclosure>>,
+    image: Option<toml::Spanned<RawImage>>,
+    genre: Option<toml::Spanned<String>>,
     /// Free-form data for other tools, as in Zola; Vestnik ignores it.
     #[serde(default, rename = "extra")]
     _extra: Option<toml::Table>,
@@ -129,8 +214,57 @@ struct RawSource {
     feed: Option<toml::Spanned<String>>,
 }
 
-const KNOWN_KEYS: &str =
-    "title, date, updated, timezone, sections, id, summary, link, authors, source, draft, extra";
+/// One `[[enclosures]]` table. Unknown keys are errors, as in `[source]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnclosure {
+    url: toml::Spanned<String>,
+    #[serde(rename = "type")]
+    mime_type: Option<toml::Spanned<String>>,
+    length: Option<toml::Spanned<i64>>,
+}
+
+/// `image = "photo.jpg"`, or a table with `url` and optional `type`,
+/// `width` and `height`.
+#[derive(Debug)]
+enum RawImage {
+    Url(String),
+    Table(RawImageTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImageTable {
+    url: toml::Spanned<String>,
+    #[serde(rename = "type")]
+    mime_type: Option<toml::Spanned<String>>,
+    width: Option<toml::Spanned<i64>>,
+    height: Option<toml::Spanned<i64>>,
+}
+
+impl<'de> Deserialize<'de> for RawImage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawImage;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a URL or a path under DATA/media/, or a table with url, width and height",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawImage, E> {
+                Ok(RawImage::Url(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawImage, A::Error> {
+                RawImageTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawImage::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+const KNOWN_KEYS: &str = "title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra";
 
 /// The front matter and body of a file, split at the `+++` lines.
 struct Split<'a> {
@@ -144,7 +278,14 @@ struct Split<'a> {
 /// relative to `DATA/entries`, whose file stem is the default id.
 pub fn parse(ctx: &Context<'_>, path: &Path, rel: &str, bytes: &[u8]) -> Parsed {
     let mut out = Parsed::default();
-    match parse_inner(ctx, path, rel, bytes, &mut out.diagnostics) {
+    match parse_inner(
+        ctx,
+        path,
+        rel,
+        bytes,
+        &mut out.diagnostics,
+        &mut out.local_media,
+    ) {
         Ok(entry) => out.entry = entry,
         Err(d) => out.diagnostics.push(d),
     }
@@ -157,6 +298,7 @@ fn parse_inner(
     rel: &str,
     bytes: &[u8],
     problems: &mut Vec<Diagnostic>,
+    local_media: &mut Vec<LocalMedia>,
 ) -> Result<Option<Entry>, Diagnostic> {
     let decoded = decode(path, bytes)?;
     // Characters XML forbids (a pasted U+0008, say) would make TOML reject the
@@ -338,6 +480,84 @@ fn parse_inner(
         }
     };
 
+    // A bad enclosure or image is reported and left out; the entry is
+    // still published, like an entry with an unknown section.
+    let mut media_ctx = MediaContext {
+        config: ctx.config,
+        path,
+        fm_text,
+        front_line: split.front_line,
+        problems,
+        local_media,
+    };
+    let enclosures = fm
+        .enclosures
+        .iter()
+        .filter_map(|e| {
+            let raw = e.get_ref();
+            media_ctx.media(
+                "enclosure",
+                &raw.url,
+                raw.mime_type.as_ref(),
+                raw.length.as_ref(),
+            )
+        })
+        .collect();
+    let image = fm.image.as_ref().and_then(|i| {
+        let (url, mime_type, width, height) = match i.get_ref() {
+            RawImage::Url(u) => (
+                toml::Spanned::new(i.span(), u.clone()),
+                None,
+                None,
+                None,
+            ),
+            RawImage::Table(t) => (
+                t.url.clone(),
+                t.mime_type.as_ref(),
+                t.width.as_ref(),
+                t.height.as_ref(),
+            ),
+        };
+        let media = media_ctx.media("image", &url, mime_type, None)?;
+        if !media.mime_type.starts_with("image/") {
+            media_ctx.report(
+                url.span().start,
+                format!(
+                    "image \"{}\" has type {}, not an image type; the entry is published without its image",
+                    url.get_ref(),
+                    media.mime_type
+                ),
+            );
+            media_ctx.local_media.retain(|m| Some(&m.rel) != media.local.as_ref());
+            return None;
+        }
+        Some(Image {
+            width: media_ctx.pixels("width", width),
+            height: media_ctx.pixels("height", height),
+            media,
+        })
+    });
+    let genre = match &fm.genre {
+        None => Genre::default(),
+        Some(g) => {
+            let value = g.get_ref().trim();
+            Genre::ALL
+                .into_iter()
+                .find(|k| k.as_str() == value)
+                .unwrap_or_else(|| {
+                    let known: Vec<&str> = Genre::ALL.iter().map(|k| k.as_str()).collect();
+                    problems.push(at(
+                        g.span().start,
+                        format!(
+                            "unknown genre \"{value}\" (known: {}); using message",
+                            known.join(", ")
+                        ),
+                    ));
+                    Genre::default()
+                })
+        }
+    };
+
     let summary = fm
         .summary
         .map(|s| squash_whitespace(&xml_safe(&s)))
@@ -367,7 +587,153 @@ fn parse_inner(
         link,
         authors,
         source,
+        enclosures,
+        image,
+        genre,
     }))
+}
+
+/// Validates enclosures and images against the configuration, reporting
+/// problems at their position in the front matter.
+struct MediaContext<'a, 'p> {
+    config: &'a Config,
+    path: &'a Path,
+    fm_text: &'a str,
+    front_line: usize,
+    problems: &'p mut Vec<Diagnostic>,
+    local_media: &'p mut Vec<LocalMedia>,
+}
+
+impl MediaContext<'_, '_> {
+    fn report(&mut self, offset: usize, message: String) {
+        self.problems.push(Diagnostic::at_offset(
+            self.path,
+            self.fm_text,
+            offset,
+            self.front_line,
+            message,
+        ));
+    }
+
+    /// One file: an absolute http(s) URL, or a path relative to
+    /// `DATA/media/`; its type from `type` or the file extension; its length
+    /// from `length` (remote) or, later, the loader (local). `None` after
+    /// reporting why, when it cannot be used.
+    fn media(
+        &mut self,
+        what: &str,
+        url: &toml::Spanned<String>,
+        mime_type: Option<&toml::Spanned<String>>,
+        length: Option<&toml::Spanned<i64>>,
+    ) -> Option<Media> {
+        let raw = url.get_ref().trim();
+        let dropped = format!("the entry is published without this {what}");
+        let (absolute, local) = match Url::parse(raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => (u, None),
+            Ok(_) => {
+                self.report(
+                    url.span().start,
+                    format!(
+                        "{what} url \"{raw}\" must be an http(s) URL or a path relative to DATA/media/; {dropped}"
+                    ),
+                );
+                return None;
+            }
+            Err(_) => {
+                if let Err(why) = crate::media::check_path(raw) {
+                    self.report(
+                        url.span().start,
+                        format!("{what} path \"{raw}\": {why}; {dropped}"),
+                    );
+                    return None;
+                }
+                (
+                    self.config.url(&crate::media::url_path(raw)),
+                    Some(raw.to_owned()),
+                )
+            }
+        };
+        let mime_type = match mime_type {
+            Some(t) => match t.get_ref().trim().parse::<mime_guess::Mime>() {
+                Ok(m) if m.params().next().is_none() => m.essence_str().to_owned(),
+                _ => {
+                    self.report(
+                        t.span().start,
+                        format!(
+                            "{what} type \"{}\" is not a media type such as \"image/jpeg\"; {dropped}",
+                            t.get_ref()
+                        ),
+                    );
+                    return None;
+                }
+            },
+            None => {
+                let name = local.as_deref().unwrap_or(absolute.path());
+                match crate::media::media_type(name) {
+                    Some(t) => t.to_owned(),
+                    None => {
+                        self.report(
+                            url.span().start,
+                            format!(
+                                "cannot tell the type of {what} \"{raw}\" from its name; add type = \"…\" (e.g. \"image/jpeg\"); {dropped}"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let length = match (length, &local) {
+            (None, _) => 0,
+            (Some(l), Some(_)) => {
+                self.report(
+                    l.span().start,
+                    "length is ignored for a file under DATA/media/: its real size is used; remove it"
+                        .to_owned(),
+                );
+                0
+            }
+            (Some(l), None) => match u64::try_from(*l.get_ref()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.report(
+                        l.span().start,
+                        format!("{what} length must be 0 or more bytes; using 0 (unknown)"),
+                    );
+                    0
+                }
+            },
+        };
+        if let Some(rel) = &local {
+            let (line, column) = crate::diagnostic::line_column(self.fm_text, url.span().start);
+            self.local_media.push(LocalMedia {
+                rel: rel.clone(),
+                line: self.front_line + line - 1,
+                column,
+            });
+        }
+        Some(Media {
+            url: absolute,
+            mime_type,
+            length,
+            local,
+        })
+    }
+
+    /// A width or height: a whole number of pixels from 1.
+    fn pixels(&mut self, key: &str, value: Option<&toml::Spanned<i64>>) -> Option<u32> {
+        let v = value?;
+        match u32::try_from(*v.get_ref()).ok().filter(|&n| n > 0) {
+            Some(n) => Some(n),
+            None => {
+                self.report(
+                    v.span().start,
+                    format!("image {key} must be a whole number of pixels from 1; ignored"),
+                );
+                None
+            }
+        }
+    }
 }
 
 /// The visible attribution line appended to every entry's HTML.

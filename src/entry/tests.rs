@@ -287,3 +287,125 @@ fn symlinked_folders_out_of_data_are_reported_not_walked() {
         "{messages:?}"
     );
 }
+
+/// A minimal entry with extra front matter lines after `sections`.
+fn with_front(extra: &str) -> String {
+    format!("+++\ntitle = \"T\"\ndate = 2024-01-01\nsections = [\"sport\"]\n{extra}\n+++\nBody.\n")
+}
+
+#[test]
+fn enclosures_image_and_genre() {
+    let p = parse_text(&with_front(
+        r#"genre = "article"
+image = { url = "2024/photo.jpg", width = 800, height = 600 }
+[[enclosures]]
+url = "docs/report.pdf"
+[[enclosures]]
+url = "https://cdn.example.com/a.mp3"
+length = 12345
+[[enclosures]]
+url = "https://cdn.example.com/stream"
+type = "video/mp4""#,
+    ));
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let e = p.entry.unwrap();
+    assert_eq!(e.genre, Genre::Article);
+    let image = e.image.unwrap();
+    assert_eq!(
+        image.media.url.as_str(),
+        "http://example.org/media/2024/photo.jpg"
+    );
+    assert_eq!(image.media.mime_type, "image/jpeg");
+    assert_eq!(image.media.local.as_deref(), Some("2024/photo.jpg"));
+    assert_eq!((image.width, image.height), (Some(800), Some(600)));
+    let shown: Vec<(&str, &str, u64)> = e
+        .enclosures
+        .iter()
+        .map(|m| (m.url.as_str(), m.mime_type.as_str(), m.length))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (
+                "http://example.org/media/docs/report.pdf",
+                "application/pdf",
+                0
+            ),
+            ("https://cdn.example.com/a.mp3", "audio/mpeg", 12345),
+            ("https://cdn.example.com/stream", "video/mp4", 0),
+        ]
+    );
+    // The loader measures the local files, and reports missing ones here.
+    let rels: Vec<(&str, usize, usize)> = p
+        .local_media
+        .iter()
+        .map(|m| (m.rel.as_str(), m.line, m.column))
+        .collect();
+    assert_eq!(rels, [("docs/report.pdf", 8, 7), ("2024/photo.jpg", 6, 17)]);
+
+    let plain = entry(&with_front("image = \"https://cdn.example.com/p.png\""));
+    assert_eq!(plain.image.unwrap().media.mime_type, "image/png");
+    assert_eq!(entry(&with_front("")).genre, Genre::Message);
+}
+
+/// Problems with one enclosure or the image: reported at their position, and
+/// the entry is published without that file.
+#[test]
+fn bad_media_is_reported_and_left_out() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[[enclosures]]\nurl = \"../site.toml\"",
+            "e/x.md:6:7: enclosure path \"../site.toml\": empty, `.` and `..` path segments are not allowed",
+        ),
+        (
+            "[[enclosures]]\nurl = \"/etc/passwd\"",
+            "e/x.md:6:7: enclosure path \"/etc/passwd\": absolute paths are not allowed",
+        ),
+        (
+            "[[enclosures]]\nurl = \"ftp://x.org/a.mp3\"",
+            "e/x.md:6:7: enclosure url \"ftp://x.org/a.mp3\" must be an http(s) URL or a path relative to DATA/media/",
+        ),
+        (
+            "[[enclosures]]\nurl = \"https://x.org/stream\"",
+            "e/x.md:6:7: cannot tell the type of enclosure \"https://x.org/stream\" from its name; add type",
+        ),
+        (
+            "[[enclosures]]\nurl = \"a.mp3\"\ntype = \"audio\"",
+            "e/x.md:7:8: enclosure type \"audio\" is not a media type",
+        ),
+        (
+            "image = \"report.pdf\"",
+            "e/x.md:5:9: image \"report.pdf\" has type application/pdf, not an image type",
+        ),
+        (
+            "genre = \"news\"",
+            "e/x.md:5:9: unknown genre \"news\" (known: lenta, message, article, interview); using message",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let p = parse_text(&with_front(extra));
+        let shown: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{extra}: {shown:#?}");
+        assert!(
+            shown[0].starts_with(expected),
+            "{extra}:\n got {}\nwant {expected}",
+            shown[0]
+        );
+        let e = p.entry.expect("still published");
+        assert!(e.enclosures.is_empty() && e.image.is_none(), "{extra}");
+        assert!(p.local_media.is_empty(), "{extra}");
+    }
+    // A length on a local file is ignored (the loader measures it).
+    let p = parse_text(&with_front("[[enclosures]]\nurl = \"a.mp3\"\nlength = 5"));
+    assert_eq!(p.diagnostics.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(p.entry.unwrap().enclosures.len(), 1);
+    // Unknown keys inside an enclosure or image table are errors, as in [source].
+    check_error(
+        &with_front("[[enclosures]]\nurl = \"a.mp3\"\nlenght = 5"),
+        "e/x.md:7:1: front matter: unknown field `lenght`, expected one of `url`, `type`, `length`",
+    );
+    check_error(
+        &with_front("[image]\nurl = \"a.png\"\nalt = \"x\""),
+        "e/x.md:7:1: front matter: unknown field `alt`",
+    );
+}

@@ -4,7 +4,7 @@ use atom_syndication::{
     Category, Content, Entry, Feed as AtomFeed, Generator, Link, Person, Source, Text,
 };
 
-use super::{Format, GENERATOR, authors, paging_links};
+use super::{Format, GENERATOR, MEDIA_NS, authors, media_thumbnail_attrs, paging_links};
 use crate::model::Feed;
 
 fn link(rel: &str, href: String, mime_type: Option<&str>, title: Option<&str>) -> Link {
@@ -69,6 +69,15 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         entries: feed.entries.iter().map(|e| entry(feed, e)).collect(),
         ..AtomFeed::default()
     };
+    // Declared only when used, so feeds without images keep their bytes.
+    if atom
+        .entries
+        .iter()
+        .any(|e| e.extensions.contains_key("media"))
+    {
+        atom.namespaces
+            .insert("media".to_owned(), MEDIA_NS.to_owned());
+    }
     // WebSub discovery (W3C WebSub §4).
     if let Some(hub) = feed.hub() {
         atom.links.push(link("hub", hub.to_string(), None, None));
@@ -115,6 +124,25 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
             });
         }
     }
+    // Enclosures (RFC 4287 §4.2.7.2); length only when known, as it is
+    // advisory and 0 would claim an empty file.
+    links.extend(e.enclosures.iter().map(|m| Link {
+        length: (m.length > 0).then(|| m.length.to_string()),
+        ..link("enclosure", m.url.to_string(), Some(&m.mime_type), None)
+    }));
+    // The picture as a Media RSS thumbnail, which Atom readers also read.
+    let mut extensions = atom_syndication::extension::ExtensionMap::default();
+    if let Some(image) = &e.image {
+        let thumbnail = atom_syndication::extension::Extension {
+            name: "media:thumbnail".to_owned(),
+            attrs: media_thumbnail_attrs(image),
+            ..Default::default()
+        };
+        extensions.insert(
+            "media".to_owned(),
+            std::iter::once(("thumbnail".to_owned(), vec![thumbnail])).collect(),
+        );
+    }
     Entry {
         title: Text::plain(e.title.clone()),
         id: e.tag_uri(config),
@@ -143,6 +171,7 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
             content_type: Some("html".to_owned()),
             ..Content::default()
         }),
+        extensions,
         ..Entry::default()
     }
 }

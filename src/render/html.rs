@@ -69,6 +69,13 @@ struct Link {
     media_type: &'static str,
 }
 
+/// An enclosure listed on an entry's page.
+struct Attachment {
+    label: String,
+    href: String,
+    media_type: String,
+}
+
 struct SectionRow {
     title: String,
     href: String,
@@ -126,6 +133,10 @@ struct NewsPage<'a> {
     sections: Vec<Link>,
     authors: String,
     body: &'a str,
+    /// The entry's picture, shown above the body.
+    image: Option<&'a crate::entry::Image>,
+    /// The enclosures, listed as links after the body.
+    attachments: Vec<Attachment>,
     canonical: Option<String>,
     labels: &'static Labels,
     alternates: Vec<Alternate>,
@@ -310,6 +321,26 @@ pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
         sections: section_links(site, entry),
         authors: entry.authors.join(", "),
         body: entry.content_html(),
+        image: entry.image.as_ref(),
+        attachments: entry
+            .enclosures
+            .iter()
+            .map(|m| Attachment {
+                href: m.url.to_string(),
+                media_type: m.mime_type.clone(),
+                label: m
+                    .url
+                    .path_segments()
+                    .and_then(|mut s| s.next_back())
+                    .map(|name| {
+                        percent_encoding::percent_decode_str(name)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| m.url.to_string()),
+            })
+            .collect(),
         canonical: (entry.link != own).then(|| entry.link.to_string()),
         labels: labels(site),
         alternates: alternates(&site.feed(Scope::All)),

@@ -59,6 +59,21 @@ struct Item<'a> {
     authors: Vec<Author<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<&'a str>,
+    /// The entry's picture (JSON Feed `image`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    /// The enclosures (JSON Feed `attachments`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<Attachment<'a>>,
+}
+
+#[derive(Serialize)]
+struct Attachment<'a> {
+    url: &'a str,
+    mime_type: &'a str,
+    /// Omitted when unknown (a remote file without `length`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_in_bytes: Option<u64>,
 }
 
 pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
@@ -93,6 +108,16 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
                 .iter()
                 .filter_map(|slug| config.section(slug))
                 .map(|s| s.title.as_str())
+                .collect(),
+            image: e.image.as_ref().map(|i| i.media.url.as_str()),
+            attachments: e
+                .enclosures
+                .iter()
+                .map(|m| Attachment {
+                    url: m.url.as_str(),
+                    mime_type: &m.mime_type,
+                    size_in_bytes: (m.length > 0).then_some(m.length),
+                })
                 .collect(),
         })
         .collect();

@@ -8,6 +8,7 @@ pub mod html;
 mod json;
 pub mod opml;
 mod rss;
+pub mod yandex;
 
 use crate::model::Feed;
 
@@ -88,6 +89,50 @@ fn paging_links(feed: &Feed<'_>, format: Format) -> Vec<(&'static str, String)> 
 /// The name written in `<generator>`. No version, so that upgrading Vestnik
 /// does not change every ETag.
 const GENERATOR: &str = "Vestnik";
+
+/// The Media RSS namespace (<https://www.rssboard.org/media-rss>), for
+/// `media:content` and `media:thumbnail`.
+const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
+
+/// The Media RSS `medium` of a media type, when it is one of the kinds
+/// Media RSS names.
+fn medium(mime_type: &str) -> Option<&'static str> {
+    match mime_type.split('/').next() {
+        Some("image") => Some("image"),
+        Some("audio") => Some("audio"),
+        Some("video") => Some("video"),
+        _ => None,
+    }
+}
+
+/// Attributes of a `media:content` element for a file: url, type,
+/// fileSize when known, medium when Media RSS has one.
+fn media_content_attrs(m: &crate::entry::Media) -> std::collections::BTreeMap<String, String> {
+    let mut attrs = std::collections::BTreeMap::new();
+    attrs.insert("url".to_owned(), m.url.to_string());
+    attrs.insert("type".to_owned(), m.mime_type.clone());
+    if m.length > 0 {
+        attrs.insert("fileSize".to_owned(), m.length.to_string());
+    }
+    if let Some(medium) = medium(&m.mime_type) {
+        attrs.insert("medium".to_owned(), medium.to_owned());
+    }
+    attrs
+}
+
+/// Attributes of a `media:thumbnail` element for an image: url, and width
+/// and height when the entry gives them.
+fn media_thumbnail_attrs(i: &crate::entry::Image) -> std::collections::BTreeMap<String, String> {
+    let mut attrs = std::collections::BTreeMap::new();
+    attrs.insert("url".to_owned(), i.media.url.to_string());
+    if let Some(w) = i.width {
+        attrs.insert("width".to_owned(), w.to_string());
+    }
+    if let Some(h) = i.height {
+        attrs.insert("height".to_owned(), h.to_string());
+    }
+    attrs
+}
 
 /// The author names of an entry, or the site's default author.
 fn authors<'a>(feed: &'a Feed<'_>, entry: &'a crate::entry::Entry) -> Vec<&'a str> {

@@ -2,16 +2,19 @@
 
 use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
-use rss::{Category, Channel, Guid, Item, Source};
+use rss::extension::{Extension, ExtensionMap};
+use rss::{Category, Channel, Enclosure, Guid, Item, Source};
 
-use super::{Format, GENERATOR, authors, paging_links};
+use super::{
+    Format, GENERATOR, MEDIA_NS, authors, media_content_attrs, media_thumbnail_attrs, paging_links,
+};
 use crate::model::Feed;
 
 /// RFC 822/2822 date with a numeric offset, e.g. `Mon, 22 Aug 2022 00:00:00 +0700`.
 ///
 /// Written with a format string rather than `to_rfc2822`, which panics on
 /// years before 1900 that the data contract allows.
-fn rfc822(dt: &chrono::DateTime<chrono::FixedOffset>) -> String {
+pub(super) fn rfc822(dt: &chrono::DateTime<chrono::FixedOffset>) -> String {
     dt.format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
 
@@ -44,6 +47,16 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         items,
         ..Channel::default()
     };
+    // Declared only when used, so feeds without media keep their bytes.
+    if channel
+        .items
+        .iter()
+        .any(|i| i.extensions.contains_key("media"))
+    {
+        channel
+            .namespaces
+            .insert("media".to_owned(), MEDIA_NS.to_owned());
+    }
     // WebSub discovery (W3C WebSub §4): the hub next to the self link, on
     // the feeds whose changes are announced (see `Feed::hub`).
     if let (Some(hub), Some(ext)) = (feed.hub(), channel.atom_ext.as_mut()) {
@@ -93,6 +106,34 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         }
     }
     let has_dc = !dc.creators.is_empty() || !dc.sources.is_empty();
+    // RSS allows one <enclosure> per item (RSS Best Practices Profile; the
+    // W3C validator warns about more): the first enclosure, else the image.
+    // Every enclosure is also a media:content, and the image a media:thumbnail.
+    let enclosure = e
+        .enclosures
+        .first()
+        .or(e.image.as_ref().map(|i| &i.media))
+        .map(enclosure);
+    let mut media: std::collections::BTreeMap<String, Vec<Extension>> = Default::default();
+    if !e.enclosures.is_empty() {
+        media.insert(
+            "content".to_owned(),
+            e.enclosures
+                .iter()
+                .map(|m| media_ext("media:content", media_content_attrs(m)))
+                .collect(),
+        );
+    }
+    if let Some(image) = &e.image {
+        media.insert(
+            "thumbnail".to_owned(),
+            vec![media_ext("media:thumbnail", media_thumbnail_attrs(image))],
+        );
+    }
+    let mut extensions = ExtensionMap::default();
+    if !media.is_empty() {
+        extensions.insert("media".to_owned(), media);
+    }
     Item {
         title: Some(e.title.clone()),
         link: Some(e.link.to_string()),
@@ -111,7 +152,31 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         source,
         content: Some(e.content_html().to_owned()),
         dublin_core_ext: has_dc.then_some(dc),
+        enclosure,
+        extensions,
         ..Item::default()
+    }
+}
+
+/// An RSS `<enclosure>`: url, length (0 when unknown, as RSS Best Practices
+/// allow) and type.
+pub(super) fn enclosure(m: &crate::entry::Media) -> Enclosure {
+    Enclosure {
+        url: m.url.to_string(),
+        length: m.length.to_string(),
+        mime_type: m.mime_type.clone(),
+    }
+}
+
+/// An empty extension element with attributes, e.g. `<media:thumbnail url=…>`.
+pub(super) fn media_ext(
+    name: &str,
+    attrs: std::collections::BTreeMap<String, String>,
+) -> Extension {
+    Extension {
+        name: name.to_owned(),
+        attrs,
+        ..Extension::default()
     }
 }
 

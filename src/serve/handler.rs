@@ -62,9 +62,13 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
     response
 }
 
-/// The slug and format of a feed path, `/feeds/{slug}.{ext}`.
+/// The slug and format of a feed path, `/feeds/{slug}.{ext}`. The Yandex
+/// feeds (`{slug}.yandex.rss`) are plain snapshot resources, without paging.
 fn feed_name(path: &str) -> Option<(&str, Format)> {
     let (slug, ext) = path.strip_prefix("/feeds/")?.rsplit_once('.')?;
+    if slug.ends_with(".yandex") {
+        return None;
+    }
     Some((slug, Format::from_extension(ext)?))
 }
 
@@ -237,7 +241,7 @@ fn serve_resource<B>(snapshot: &Snapshot, resource: &Resource, req: &Request<B>)
 /// The data contract allows entries dated year 1 to 9999 in any zone, and
 /// `httpdate` panics outside this range, so such a resource simply has no
 /// `Last-Modified` (its ETag still validates).
-fn http_date_range(t: std::time::SystemTime) -> bool {
+pub(super) fn http_date_range(t: std::time::SystemTime) -> bool {
     const END_OF_9999: u64 = 253_402_300_799;
     t.duration_since(std::time::UNIX_EPOCH)
         .is_ok_and(|d| d.as_secs() <= END_OF_9999)
@@ -253,7 +257,7 @@ fn http_date_range(t: std::time::SystemTime) -> bool {
 /// a wrong 304. It also keeps tags with SP or HTAB (which `HeaderValue`
 /// allows but `etagc` does not) away from the `headers` crate, whose debug
 /// builds assert they never see one.
-fn not_modified<B>(
+pub(super) fn not_modified<B>(
     req: &Request<B>,
     etag: &str,
     last_modified: Option<std::time::SystemTime>,

@@ -6,6 +6,7 @@
 
 pub mod client_ip;
 pub mod handler;
+pub mod media;
 pub mod negotiate;
 
 use std::convert::Infallible;
@@ -48,6 +49,9 @@ pub struct Limits {
     /// Reverse proxies whose `X-Forwarded-For` names the client for the rate
     /// limit and the access log; empty (the default) trusts no header.
     pub trusted_proxies: TrustedProxies,
+    /// The data directory whose `media/` folder is served at `/media/`;
+    /// `None` serves no media.
+    pub media_from: Option<std::path::PathBuf>,
 }
 
 impl Default for Limits {
@@ -59,6 +63,7 @@ impl Default for Limits {
             rate: None,
             shutdown_grace: Duration::from_secs(10),
             trusted_proxies: TrustedProxies::default(),
+            media_from: None,
         }
     }
 }
@@ -67,6 +72,7 @@ struct Shared {
     current: Current,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: TrustedProxies,
+    media_from: Option<std::path::PathBuf>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and gives
@@ -83,6 +89,7 @@ pub async fn run(
             .rate
             .map(|(rate, burst)| RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
         trusted_proxies: limits.trusted_proxies.clone(),
+        media_from: limits.media_from.clone(),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -153,7 +160,21 @@ fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Respons
         .flatten();
     let response = match limited {
         Some(r) => r,
-        None => handler::respond(&shared.current.load(), req),
+        None => match &shared.media_from {
+            Some(data) if media::is_media(req) => {
+                let max_age = u64::from(shared.current.load().site.config.cache_max_age);
+                // The one response read from disk: let the runtime move its
+                // other tasks off this worker while the file is read.
+                let read = || media::respond(data, max_age, req);
+                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                        tokio::task::block_in_place(read)
+                    }
+                    _ => read(),
+                }
+            }
+            _ => handler::respond(&shared.current.load(), req),
+        },
     };
     let bytes: u64 = response
         .headers()
