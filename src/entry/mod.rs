@@ -117,7 +117,8 @@ pub struct Image {
 }
 
 /// A Yandex News genre (`yandex:genre`). The values are those of the Yandex
-/// News feed format: `lenta`, `message`, `article`, `interview`.
+/// News feed format's technical requirements (`partner.news.yandex.ru/tech.pdf`):
+/// `lenta`, `message`, `article`, `interview`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Genre {
     /// Short news-wire items.
