@@ -172,3 +172,34 @@ fn the_feed_stays_under_10_mb_by_dropping_the_oldest() {
     assert_eq!(p[0].bozo, 0, "{}", p[0].bozo_exception);
     assert_eq!(p[0].entries.len(), kept.len());
 }
+
+/// A reprint keeps its attribution in the Yandex feed: the full text ends
+/// with the same «Источник: …» line readers see on the page.
+#[test]
+fn the_seed_reprint_keeps_its_source_line() {
+    let server = Server::start(&root().join("data"), &[]);
+    let (_, xml) = get(&server, "/feeds/all.yandex.rss");
+    let text = String::from_utf8(xml).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let item = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("item")
+                && n.children().any(|c| {
+                    c.has_tag_name("link")
+                        && c.text()
+                            .is_some_and(|t| t.contains("2022-08-22-ano-dialog"))
+                })
+        })
+        .expect("the seed entry is in all.yandex.rss");
+    let full = item
+        .children()
+        .find(|c| c.has_tag_name(("http://news.yandex.ru", "full-text")))
+        .and_then(|c| c.text())
+        .unwrap();
+    assert!(
+        full.trim_end()
+            .ends_with("Источник: Информационное агентство URA.RU"),
+        "{full}"
+    );
+}

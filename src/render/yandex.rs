@@ -134,7 +134,9 @@ fn item(feed: &Feed<'_>, e: &Entry) -> Item {
         "full-text".to_owned(),
         vec![text_ext(
             "yandex:full-text",
-            crate::entry::html::plain_text(e.body.body()),
+            // The whole text as readers see it, ending with the
+            // «Источник: …» line: a reprint keeps its attribution here too.
+            crate::entry::html::plain_text(e.content_html()),
         )],
     );
     yandex.insert(
@@ -175,6 +177,13 @@ fn item(feed: &Feed<'_>, e: &Entry) -> Item {
         }),
         pub_date: Some(rfc822(&e.published)),
         enclosure: pictures.first().map(|m| enclosure(m)),
+        // RSS <source> names the source's feed, as in the RSS feeds.
+        source: e.source.as_ref().and_then(|s| {
+            s.feed.as_ref().map(|url| rss::Source {
+                url: url.to_string(),
+                title: Some(s.name.clone()),
+            })
+        }),
         extensions,
         ..Item::default()
     }
@@ -228,7 +237,7 @@ mod tests {
             "xmlns:media=\"http://search.yahoo.com/mrss/\"",
             "<pubDate>Mon, 01 Jan 2024 10:00:00 +0700</pubDate>",
             "<yandex:genre>interview</yandex:genre>",
-            "<yandex:full-text>Первый абзац.\nВторой &amp; третий.</yandex:full-text>",
+            "<yandex:full-text>Первый абзац.\nВторой &amp; третий.\nSource: Агентство</yandex:full-text>",
             "<guid isPermaLink=\"false\">tag:example.org,2024-01-01:e0</guid>",
             "<author>Ред</author>",
             "<category>A</category>",
@@ -237,8 +246,8 @@ mod tests {
         ] {
             assert!(xml.contains(want), "missing {want}\n{xml}");
         }
-        // The source line is attribution for readers, not part of the text.
-        assert!(!xml.contains("Агентство</yandex:full-text>"), "{xml}");
+        // The source line (in the site's language, English here) is
+        // attribution, so it stays with the text.
     }
 
     #[test]
