@@ -25,7 +25,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("{d}");
     }
     // Serve as soon as the feeds are rendered; the reload thread adds the
-    // brotli variants in the background (clients get gzip until then).
+    // gzip and then brotli variants in the background (clients get the
+    // uncompressed bytes until then).
     let snapshot = Snapshot::build_from(Arc::new(site), None);
     tracing::info!(
         entries = snapshot.health.entries,

@@ -29,8 +29,8 @@ pub struct Site {
     pub entries: Vec<Arc<Entry>>,
     /// Problems found while loading.
     pub diagnostics: Vec<Diagnostic>,
-    /// Entries per section slug, counted on first use.
-    counts: OnceLock<HashMap<String, usize>>,
+    /// Entries per configured section, in configuration order, counted on first use.
+    counts: OnceLock<Vec<usize>>,
 }
 
 /// Which entries a feed covers.
@@ -215,15 +215,26 @@ impl Site {
 
     /// How many published entries name the section `slug`.
     pub fn section_len(&self, slug: &str) -> usize {
-        let counts = self.counts.get_or_init(|| {
-            let mut counts: HashMap<String, usize> = HashMap::new();
-            for slug in self.entries.iter().flat_map(|e| &e.sections) {
-                // Sections named twice in one entry are deduplicated at parse time.
-                *counts.entry(slug.clone()).or_default() += 1;
-            }
-            counts
-        });
-        counts.get(slug).copied().unwrap_or(0)
+        self.config
+            .sections
+            .iter()
+            .position(|s| s.slug == slug)
+            .map_or(0, |i| self.section_counts()[i])
+    }
+
+    /// Published entries per configured section, in configuration order,
+    /// counted on first use.
+    pub fn section_counts(&self) -> &[usize] {
+        self.counts
+            .get_or_init(|| count_sections(&self.config, &self.entries))
+    }
+
+    /// This site with its section counts already known (the loader keeps
+    /// them across in-place edits). Debug builds check them.
+    pub fn with_section_counts(self, counts: Vec<usize>) -> Site {
+        debug_assert_eq!(counts, count_sections(&self.config, &self.entries));
+        let _ = self.counts.set(counts);
+        self
     }
 
     /// The configured sections with these slugs, sorted by slug and without
@@ -376,6 +387,25 @@ impl Feed<'_> {
             .or_else(|| self.site.newest())
             .unwrap_or_default()
     }
+}
+
+/// Entries per configured section, in configuration order: one hash lookup
+/// per entry and section, no allocation per entry.
+fn count_sections(config: &Config, entries: &[Arc<Entry>]) -> Vec<usize> {
+    let index: HashMap<&str, usize> = config
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.slug.as_str(), i))
+        .collect();
+    let mut counts = vec![0; config.sections.len()];
+    for slug in entries.iter().flat_map(|e| &e.sections) {
+        // Sections named twice in one entry are deduplicated at parse time.
+        if let Some(&i) = index.get(slug.as_str()) {
+            counts[i] += 1;
+        }
+    }
+    counts
 }
 
 /// How many pages of `per_page` entries `len` entries fill; at least 1, so an

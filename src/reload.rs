@@ -41,7 +41,7 @@ const MAX_DELAY: Duration = Duration::from_millis(300);
 pub enum Event {
     /// Something changed in the data directory, or SIGHUP asked for a reload.
     Changed(Change),
-    /// The compression worker finished a resource's brotli variant.
+    /// The compression worker finished a resource's gzip variant, or both.
     Compressed(String, Arc<Resource>),
     /// The compression worker skipped a job (by identity ETag) whose bytes are no longer served.
     Stale(String),
@@ -135,45 +135,80 @@ impl Reloader {
 
     /// Runs until every sender is gone, coalescing bursts into single reloads.
     ///
-    /// Brotli variants that new snapshots leave pending are computed on a
-    /// worker thread and come back as [`Event::Compressed`], so a reload never
+    /// gzip and brotli variants that new snapshots leave pending are computed
+    /// on a worker thread (gzip for every waiting resource first) and come back as [`Event::Compressed`], so a reload never
     /// waits behind compression. `tx` is the sending side of `rx`, for the worker.
     pub fn run(mut self, rx: &Receiver<Event>, tx: Sender<Event>) {
         let (jobs, queue) = std::sync::mpsc::channel::<(String, Arc<Resource>)>();
         let current = self.current.clone();
         let worker = std::thread::Builder::new()
-            .name("brotli".into())
+            .name("compress".into())
             .spawn(move || {
-                for (path, resource) in queue {
-                    // A burst of edits queues jobs for bytes that were replaced
-                    // before their turn came; compressing those is wasted work.
-                    let still_served = current.load().resources.get(&path).is_some_and(|r| {
-                        r.brotli_pending && r.identity.etag == resource.identity.etag
-                    });
-                    if !still_served {
-                        if tx
-                            .send(Event::Stale(resource.identity.etag.clone()))
-                            .is_err()
-                        {
+                // Jobs for bytes replaced before their turn came (a burst of
+                // edits) are skipped: compressing those is wasted work.
+                let served = |path: &str, r: &Resource| {
+                    current
+                        .load()
+                        .resources
+                        .get(path)
+                        .is_some_and(|c| c.pending() && c.identity.etag == r.identity.etag)
+                };
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(queue.try_iter());
+                    // gzip first, for every waiting resource: it is fast and
+                    // what most clients accept. Brotli after, one by one.
+                    let mut live = Vec::with_capacity(batch.len());
+                    for (path, resource) in batch {
+                        if !served(&path, &resource) {
+                            if tx
+                                .send(Event::Stale(resource.identity.etag.clone()))
+                                .is_err()
+                            {
+                                return;
+                            }
+                            continue;
+                        }
+                        let resource = if resource.gzip_pending {
+                            let done = Arc::new(resource.with_gzip());
+                            if tx
+                                .send(Event::Compressed(path.clone(), done.clone()))
+                                .is_err()
+                            {
+                                return;
+                            }
+                            done
+                        } else {
+                            resource
+                        };
+                        live.push((path, resource));
+                    }
+                    for (path, resource) in live {
+                        let event = if served(&path, &resource) {
+                            Event::Compressed(path, Arc::new(resource.finish()))
+                        } else {
+                            Event::Stale(resource.identity.etag.clone())
+                        };
+                        if tx.send(event).is_err() {
                             return;
                         }
-                        continue;
-                    }
-                    let done = Arc::new(resource.finish());
-                    if tx.send(Event::Compressed(path, done)).is_err() {
-                        return;
                     }
                 }
             });
         if let Err(e) = worker {
-            tracing::warn!("cannot start the compression thread ({e}); serving gzip only");
+            tracing::warn!(
+                "cannot start the compression thread ({e}); responses stay uncompressed"
+            );
         }
         let mut in_flight = HashSet::new();
         self.queue_pending(&jobs, &mut in_flight);
         while let Ok(event) = rx.recv() {
             match event {
                 Event::Compressed(path, resource) => {
-                    in_flight.remove(&resource.identity.etag);
+                    // A gzip-only result is followed by the brotli one.
+                    if !resource.pending() {
+                        in_flight.remove(&resource.identity.etag);
+                    }
                     self.install(path, resource);
                 }
                 Event::Stale(etag) => {
@@ -187,7 +222,9 @@ impl Reloader {
                         in_flight.remove(&etag);
                     }
                     for (path, resource) in compressed {
-                        in_flight.remove(&resource.identity.etag);
+                        if !resource.pending() {
+                            in_flight.remove(&resource.identity.etag);
+                        }
                         self.install(path, resource);
                     }
                     self.queue_pending(&jobs, &mut in_flight);
@@ -204,7 +241,7 @@ impl Reloader {
     ) {
         let current = self.current.load();
         for (path, r) in &current.resources {
-            if r.brotli_pending && in_flight.insert(r.identity.etag.clone()) {
+            if r.pending() && in_flight.insert(r.identity.etag.clone()) {
                 let _ = jobs.send((path.clone(), r.clone()));
             }
         }
@@ -216,7 +253,13 @@ impl Reloader {
     fn install(&self, path: String, finished: Arc<Resource>) {
         let current = self.current.load_full();
         match current.resources.get(&path) {
-            Some(r) if r.brotli_pending && r.identity.etag == finished.identity.etag => {
+            // Only progress is installed: a gzip-only result never replaces
+            // a resource that already has both variants.
+            Some(r)
+                if r.identity.etag == finished.identity.etag
+                    && ((r.gzip_pending && !finished.gzip_pending)
+                        || (r.brotli_pending && !finished.brotli_pending)) =>
+            {
                 let mut next = (*current).clone();
                 next.resources.insert(path, finished);
                 next.health.compressing = next.pending();

@@ -207,8 +207,8 @@ pub struct Loader {
     files: BTreeMap<String, FileState>,
     /// Problems found by the walk itself (outside symlinks, unreadable folders).
     scan_problems: Vec<Diagnostic>,
-    /// The order and problems of the last [`Loader::site`], for patching.
-    published: Option<(Vec<Arc<Entry>>, Vec<Diagnostic>)>,
+    /// The order, problems and section counts of the last [`Loader::site`], for patching.
+    published: Option<Published>,
     /// Entries replaced since then without moving: (old, new).
     swaps: Vec<(Arc<Entry>, Arc<Entry>)>,
     /// True when a change since then needs a full rebuild of the order.
@@ -442,19 +442,36 @@ impl Loader {
     pub fn site(&mut self) -> Site {
         let swaps = std::mem::take(&mut self.swaps);
         if !self.full {
-            if let Some((order, diagnostics)) = &mut self.published {
+            if let Some((order, diagnostics, counts)) = &mut self.published {
                 if patch(order, &swaps) {
+                    // Section counts follow the swaps too, so the new site
+                    // does not count 100,000 entries again.
+                    let index =
+                        |slug: &String| self.config.sections.iter().position(|s| &s.slug == slug);
+                    for (old, new) in &swaps {
+                        for i in old.sections.iter().filter_map(index) {
+                            counts[i] -= 1;
+                        }
+                        for i in new.sections.iter().filter_map(index) {
+                            counts[i] += 1;
+                        }
+                    }
                     return Site::from_sorted(
                         self.config.clone(),
                         order.clone(),
                         diagnostics.clone(),
-                    );
+                    )
+                    .with_section_counts(counts.clone());
                 }
             }
         }
         let loaded = self.loaded();
         let site = Site::new(self.config.clone(), loaded.entries, loaded.diagnostics);
-        self.published = Some((site.entries.clone(), site.diagnostics.clone()));
+        self.published = Some((
+            site.entries.clone(),
+            site.diagnostics.clone(),
+            site.section_counts().to_vec(),
+        ));
         self.full = false;
         site
     }
@@ -500,6 +517,10 @@ impl Loader {
         out
     }
 }
+
+/// What the last [`Loader::site`] published: newest-first order, problems,
+/// and entries per configured section.
+type Published = (Vec<Arc<Entry>>, Vec<Diagnostic>, Vec<usize>);
 
 /// The (old, new) entry pair when replacing a file's state keeps the
 /// published order and problems as they were: both versions parse cleanly

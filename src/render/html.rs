@@ -234,29 +234,16 @@ fn entry_row(site: &Site, e: &Entry) -> EntryRow {
 pub fn index(site: &Site) -> Vec<u8> {
     let config = &site.config;
     let all = site.feed(Scope::All);
-    // Counts and newest dates cover every entry, not only those in the feeds.
-    let index: std::collections::HashMap<&str, usize> = config
-        .sections
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.slug.as_str(), i))
-        .collect();
-    let mut stats: Vec<(usize, Option<DateTime<FixedOffset>>)> =
-        vec![(0, None); config.sections.len()];
-    for e in &site.entries {
-        for slug in &e.sections {
-            if let Some(&i) = index.get(slug.as_str()) {
-                stats[i].0 += 1;
-                stats[i].1 = stats[i].1.max(Some(e.published));
-            }
-        }
-    }
+    // Counts cover every entry, not only those in the feeds (counted once
+    // per site); entries are sorted newest first, so a section's newest
+    // publication date is its feed's first entry.
     let sections = config
         .sections
         .iter()
-        .zip(stats)
-        .map(|(s, (count, newest))| {
+        .map(|s| {
             let feed = site.feed(Scope::Section(s));
+            let count = site.section_len(&s.slug);
+            let newest = feed.entries.first().map(|e| e.published);
             SectionRow {
                 title: s.title.clone(),
                 href: feed.html_url().to_string(),
