@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::model::Scope;
-use crate::render::{self, Format};
+use crate::render::Format;
 use crate::snapshot::{Encoding, Resource, Snapshot, opml_key};
 
 /// What an export wrote.
@@ -25,6 +25,18 @@ pub struct Stats {
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
+}
+
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    fn add(self, other: Stats) -> Stats {
+        Stats {
+            resources: self.resources + other.resources,
+            files: self.files + other.files,
+            bytes: self.bytes + other.bytes,
+        }
+    }
 }
 
 /// The file, relative to OUT, that holds the resource served at `key`.
@@ -97,44 +109,53 @@ pub fn export_with_media(
     }
     std::fs::create_dir_all(&tmp)?;
 
-    let mut items: Vec<(String, std::sync::Arc<Resource>)> = snapshot
-        .resources
-        .iter()
-        .map(|(k, r)| (k.clone(), r.clone()))
-        .collect();
-    let news: Vec<String> = snapshot
-        .site
-        .entries
-        .iter()
-        .map(|e| format!("/news/{}", e.id))
-        .collect();
-    let bar = progress(items.len() + news.len());
-    let mut stats = Stats::default();
-    let result = (|| -> std::io::Result<()> {
-        for (key, resource) in items.drain(..) {
-            if let Some(file) = file_for(&key) {
-                write_resource(&tmp.join(file), &resource, &mut stats)?;
-            }
-            bar.inc(1);
-        }
-        for key in news {
-            let id = &key["/news/".len()..];
-            if let (Some(page), Some(file)) = (snapshot.news_page(id), file_for(&key)) {
-                write_resource(&tmp.join(file), &page, &mut stats)?;
-            }
-            bar.inc(1);
-        }
-        write_feed_pages(snapshot, &tmp, &mut stats)?;
+    let items: Vec<(&String, &std::sync::Arc<Resource>)> = snapshot.resources.iter().collect();
+    let site = &*snapshot.site;
+    let bar = progress(items.len() + site.entries.len());
+    let result = (|| -> std::io::Result<Stats> {
+        // Every step runs on rayon's pool: rendering, compressing and
+        // writing one file is independent of every other.
+        let mut stats = items
+            .par_iter()
+            .map(|(key, resource)| {
+                let stats = match file_for(key) {
+                    Some(file) => write_resource(&tmp.join(file), resource),
+                    None => Ok(Stats::default()),
+                };
+                bar.inc(1);
+                stats
+            })
+            .try_reduce(Stats::default, |a, b| Ok(a + b))?;
+        stats = stats
+            + site
+                .entries
+                .par_iter()
+                .map(|entry| {
+                    let key = format!("/news/{}", entry.id);
+                    let stats = match file_for(&key) {
+                        Some(file) => {
+                            write_resource(&tmp.join(file), &snapshot.render_news_page(entry))
+                        }
+                        None => Ok(Stats::default()),
+                    };
+                    bar.inc(1);
+                    stats
+                })
+                .try_reduce(Stats::default, |a, b| Ok(a + b))?;
+        stats = stats + write_feed_pages(snapshot, &tmp)?;
         if let Some(data) = media_from {
             copy_media(data, &tmp, &mut stats)?;
         }
-        Ok(())
+        Ok(stats)
     })();
     bar.finish_and_clear();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let stats = match result {
+        Ok(stats) => stats,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
 
     // Swap the new tree in. Directories cannot be renamed over non-empty
     // ones, so the old tree steps aside first; OUT is missing only between
@@ -150,41 +171,29 @@ pub fn export_with_media(
     Ok(stats)
 }
 
-/// Pages rendered and compressed at once; bounds the memory export holds.
-const PAGE_BATCH: usize = 64;
-
 /// Writes page 2 onward of every standard feed: the RFC 5005 history that
 /// `serve` renders on demand, rendered here the same way, so the bytes agree.
-fn write_feed_pages(snapshot: &Snapshot, out: &Path, stats: &mut Stats) -> std::io::Result<()> {
+fn write_feed_pages(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
     let site = &*snapshot.site;
     let scopes = std::iter::once(Scope::All).chain(site.config.sections.iter().map(Scope::Section));
+    let mut stats = Stats::default();
     for scope in scopes {
         let pages = site.feed_pages(scope, site.config.feed_limit);
-        let jobs: Vec<(&crate::model::Feed<'_>, Format)> = pages
-            .iter()
-            .skip(1)
-            .flat_map(|feed| Format::ALL.into_iter().map(move |f| (feed, f)))
-            .collect();
-        for batch in jobs.chunks(PAGE_BATCH) {
-            let rendered: Vec<(PathBuf, Resource)> = batch
+        stats = stats
+            + pages
                 .par_iter()
-                .filter_map(|(feed, format)| {
+                .skip(1)
+                .flat_map_iter(|feed| Format::ALL.into_iter().map(move |f| (feed, f)))
+                .map(|(feed, format)| {
                     let url = feed.self_url(format.extension());
-                    let file = file_for(&url[url::Position::BeforePath..])?;
-                    let resource = Resource::on_demand(
-                        format.content_type(),
-                        Some(std::time::SystemTime::from(feed.updated())),
-                        render::render(feed, *format),
-                    );
-                    Some((file, resource))
+                    let Some(file) = file_for(&url[url::Position::BeforePath..]) else {
+                        return Ok(Stats::default());
+                    };
+                    write_resource(&out.join(file), &Resource::on_demand_feed(feed, format))
                 })
-                .collect();
-            for (file, resource) in rendered {
-                write_resource(&out.join(file), &resource, stats)?;
-            }
-        }
+                .try_reduce(Stats::default, |a, b| Ok(a + b))?;
     }
-    Ok(())
+    Ok(stats)
 }
 
 /// Copies every servable media file, as it is (no compressed siblings:
@@ -216,11 +225,14 @@ fn copy_media(data_dir: &Path, out: &Path, stats: &mut Stats) -> std::io::Result
     Ok(())
 }
 
-fn write_resource(path: &Path, r: &Resource, stats: &mut Stats) -> std::io::Result<()> {
+fn write_resource(path: &Path, r: &Resource) -> std::io::Result<Stats> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    stats.resources += 1;
+    let mut stats = Stats {
+        resources: 1,
+        ..Stats::default()
+    };
     for encoding in [Encoding::Identity, Encoding::Gzip, Encoding::Brotli] {
         let Some(variant) = r.variant(encoding) else {
             continue;
@@ -233,7 +245,7 @@ fn write_resource(path: &Path, r: &Resource, stats: &mut Stats) -> std::io::Resu
         stats.files += 1;
         stats.bytes += variant.body.len() as u64;
     }
-    Ok(())
+    Ok(stats)
 }
 
 /// A progress bar on a terminal; hidden otherwise, so logs and CI stay quiet.

@@ -307,15 +307,19 @@ fn pages_and_bundles_answer_conditional_gets_in_every_encoding() {
         .iter()
         .map(|s| s.slug.as_str())
         .collect();
-    for path in [
-        "/feeds/all.atom?limit=5&page=3".to_owned(),
-        format!("/feeds/all.json?sections={}", slugs.join(",")),
+    // Later pages carry gzip only (history is fetched rarely; see
+    // `Resource::on_demand_feed`), so `br` alone gets identity there.
+    let all = [("identity", "identity"), ("gzip", "gzip"), ("br", "br")];
+    let history = [("identity", "identity"), ("gzip", "gzip"), ("br", "identity")];
+    for (path, cases) in [
+        ("/feeds/all.atom?limit=5&page=3".to_owned(), &history),
+        (format!("/feeds/all.json?sections={}", slugs.join(",")), &all),
     ] {
         let mut etags = BTreeSet::new();
-        for encoding in ["identity", "gzip", "br"] {
+        for (encoding, want) in cases {
             let r = client()
                 .get(server.url(&path))
-                .header("accept-encoding", encoding)
+                .header("accept-encoding", *encoding)
                 .send()
                 .unwrap();
             assert_eq!(r.status(), 200, "{path}");
@@ -323,13 +327,13 @@ fn pages_and_bundles_answer_conditional_gets_in_every_encoding() {
                 .headers()
                 .get("content-encoding")
                 .map_or("identity", |v| v.to_str().unwrap());
-            assert_eq!(got, encoding, "{path}");
+            assert_eq!(got, *want, "{path} {encoding}");
             assert_eq!(r.headers()["vary"], "Accept-Encoding");
             assert!(r.headers().contains_key("last-modified"));
             let etag = r.headers()["etag"].to_str().unwrap().to_owned();
             let again = client()
                 .get(server.url(&path))
-                .header("accept-encoding", encoding)
+                .header("accept-encoding", *encoding)
                 .header("if-none-match", &etag)
                 .send()
                 .unwrap();
@@ -337,6 +341,7 @@ fn pages_and_bundles_answer_conditional_gets_in_every_encoding() {
             assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
             etags.insert(etag);
         }
-        assert_eq!(etags.len(), 3, "one ETag per encoding: {etags:?}");
+        let sent: BTreeSet<_> = cases.iter().map(|(_, want)| want).collect();
+        assert_eq!(etags.len(), sent.len(), "one ETag per encoding: {etags:?}");
     }
 }
