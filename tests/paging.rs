@@ -310,10 +310,17 @@ fn pages_and_bundles_answer_conditional_gets_in_every_encoding() {
     // Later pages carry gzip only (history is fetched rarely; see
     // `Resource::on_demand_feed`), so `br` alone gets identity there.
     let all = [("identity", "identity"), ("gzip", "gzip"), ("br", "br")];
-    let history = [("identity", "identity"), ("gzip", "gzip"), ("br", "identity")];
+    let history = [
+        ("identity", "identity"),
+        ("gzip", "gzip"),
+        ("br", "identity"),
+    ];
     for (path, cases) in [
         ("/feeds/all.atom?limit=5&page=3".to_owned(), &history),
-        (format!("/feeds/all.json?sections={}", slugs.join(",")), &all),
+        (
+            format!("/feeds/all.json?sections={}", slugs.join(",")),
+            &all,
+        ),
     ] {
         let mut etags = BTreeSet::new();
         for (encoding, want) in cases {
