@@ -246,7 +246,7 @@ pub fn entry_to_feeds(fx: &Fixture, data: &[u8]) {
     };
     for (what, text) in [
         ("title", entry.title.as_str()),
-        ("summary", entry.summary.as_str()),
+        ("summary", entry.summary()),
         ("content", entry.content_html()),
     ] {
         assert!(

@@ -71,6 +71,7 @@ pub struct LazyHtml {
     suffix: String,
     sanitizer: Sanitizer,
     html: std::sync::OnceLock<String>,
+    first_paragraph: std::sync::OnceLock<String>,
 }
 
 impl LazyHtml {
@@ -81,7 +82,16 @@ impl LazyHtml {
             suffix,
             sanitizer,
             html: std::sync::OnceLock::new(),
+            first_paragraph: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The body's first paragraph as plain text ([`first_paragraph`]),
+    /// computed on first use: loading 100,000 entries should not parse
+    /// 100,000 bodies for summaries only the feeds' newest entries show.
+    pub fn first_paragraph(&self) -> &str {
+        self.first_paragraph
+            .get_or_init(|| first_paragraph(&self.markdown))
     }
 
     /// The sanitized HTML, rendered once and then cached.

@@ -35,8 +35,9 @@ pub struct Entry {
     pub updated: Option<DateTime<FixedOffset>>,
     /// Known section slugs, in the order the entry lists them, without repeats.
     pub sections: Vec<String>,
-    /// Plain-text summary: the `summary` key, or the body's first paragraph.
-    pub summary: String,
+    /// The `summary` key, cleaned; `None` when absent or blank, and then
+    /// [`Entry::summary`] is the body's first paragraph.
+    pub summary_key: Option<String>,
     /// The body, rendered to sanitized HTML (followed by the source line) on first use.
     pub body: html::LazyHtml,
     /// Canonical URL of the article.
@@ -54,6 +55,14 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Plain-text summary: the `summary` key, or else the body's first
+    /// paragraph (possibly empty).
+    pub fn summary(&self) -> &str {
+        self.summary_key
+            .as_deref()
+            .unwrap_or_else(|| self.body.first_paragraph())
+    }
+
     /// Sanitized HTML of the body followed by the source line, if any.
     pub fn content_html(&self) -> &str {
         self.body.get()
@@ -559,11 +568,10 @@ fn parse_inner(
         }
     };
 
-    let summary = fm
+    let summary_key = fm
         .summary
         .map(|s| squash_whitespace(&xml_safe(&s)))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| html::first_paragraph(split.body));
+        .filter(|s| !s.is_empty());
     let attribution = source
         .as_ref()
         .map(|s| source_line(ctx.config, s))
@@ -583,7 +591,7 @@ fn parse_inner(
         published,
         updated,
         sections,
-        summary,
+        summary_key,
         body,
         link,
         authors,
@@ -783,7 +791,10 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>,
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         return Err(Diagnostic::file(path, "file is UTF-16; save it as UTF-8"));
     }
-    match std::str::from_utf8(bytes) {
+    // simdutf8 validates Cyrillic text several times faster than std (one
+    // pass over every byte of the archive at startup); its `compat` flavour
+    // reports where the first bad byte is, like std.
+    match simdutf8::compat::from_utf8(bytes) {
         Ok(s) => Ok(std::borrow::Cow::Borrowed(s)),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];

@@ -70,7 +70,7 @@ fn minimal_entry_gets_defaults() {
     assert_eq!(e.published.to_rfc3339(), "2022-08-22T00:00:00+07:00");
     assert_eq!(e.updated, None);
     assert_eq!(e.sections, ["transport"]);
-    assert_eq!(e.summary, "Первый абзац.");
+    assert_eq!(e.summary(), "Первый абзац.");
     assert_eq!(e.link.as_str(), "http://example.org/news/x");
     assert_eq!(e.content_html(), "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
     assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:x");
@@ -106,7 +106,7 @@ Body
     assert_eq!(e.modified(), e.updated.unwrap());
     assert_eq!(e.sections, ["sport", "transport"]);
     assert_eq!(e.id, "custom-id");
-    assert_eq!(e.summary, "Своя аннотация");
+    assert_eq!(e.summary(), "Своя аннотация");
     assert_eq!(e.link.as_str(), "https://example.com/a?b=1");
     assert_eq!(e.authors, ["Иванова"]);
     let s = e.source.unwrap();

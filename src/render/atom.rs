@@ -165,7 +165,7 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
             .collect(),
         links,
         source,
-        summary: (!e.summary.is_empty()).then(|| Text::plain(e.summary.clone())),
+        summary: (!e.summary().is_empty()).then(|| Text::plain(e.summary())),
         content: Some(Content {
             value: Some(e.content_html().to_owned()),
             content_type: Some("html".to_owned()),

@@ -91,7 +91,7 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
                 .map(url::Url::as_str),
             title: &e.title,
             content_html: e.content_html(),
-            summary: &e.summary,
+            summary: e.summary(),
             date_published: e.published.to_rfc3339(),
             date_modified: e.modified().to_rfc3339(),
             // Like Atom: entries without their own authors inherit the feed's.
