@@ -392,13 +392,13 @@ impl Loader {
             .par_iter()
             .filter_map(|c| {
                 let old = files.get(&c.rel);
-                let stat = stat(&c.path);
-                if let (Some(old), Some(stat), false) = (old, stat, force) {
-                    if old.stat == stat && media_unchanged(data_dir, &old.media) {
+                if let (Some(old), false) = (old, force) {
+                    let stat = stat(&c.path);
+                    if stat == Some(old.stat) && media_unchanged(data_dir, &old.media) {
                         return None;
                     }
                 }
-                Some((c.rel.clone(), read_state(&ctx, data_dir, c, stat, old)))
+                Some((c.rel.clone(), read_state(&ctx, data_dir, c, old)))
             })
             .collect();
         for (rel, state) in results {
@@ -634,24 +634,36 @@ fn read_state(
     ctx: &Context<'_>,
     data_dir: &Path,
     c: &Candidate,
-    stat: Option<Stat>,
     old: Option<&FileState>,
 ) -> Option<FileState> {
-    let stat = stat?;
+    // Size and mtime come from the open file (fstat), not the path: one
+    // path lookup per file instead of two, which shows at 100,000 files.
+    // A file that vanished since the walk is simply not there.
     let last_good = old.and_then(|o| o.entry.clone().or_else(|| o.last_good.clone()));
-    let bytes = match read_limited(&c.path, stat.len, ctx.config.max_entry_bytes) {
+    let unreadable = |stat: Stat, message: String| FileState {
+        stat,
+        hash: 0,
+        entry: None,
+        diagnostics: vec![Diagnostic::file(&c.path, message)],
+        last_good: last_good.clone(),
+        draft: false,
+        media: Vec::new(),
+    };
+    let file = match std::fs::File::open(&c.path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(unreadable(stat(&c.path)?, format!("cannot read: {e}"))),
+    };
+    let stat = match file.metadata() {
+        Ok(m) => Stat {
+            len: m.len(),
+            mtime: m.modified().ok(),
+        },
+        Err(e) => return Some(unreadable(stat(&c.path)?, format!("cannot read: {e}"))),
+    };
+    let bytes = match read_limited(file, stat.len, ctx.config.max_entry_bytes) {
         Ok(b) => b,
-        Err(message) => {
-            return Some(FileState {
-                stat,
-                hash: 0,
-                entry: None,
-                diagnostics: vec![Diagnostic::file(&c.path, message)],
-                last_good,
-                draft: false,
-                media: Vec::new(),
-            });
-        }
+        Err(message) => return Some(unreadable(stat, message)),
     };
     let hash = hash_bytes(&bytes);
     if let Some(old) = old {
@@ -678,24 +690,26 @@ fn read_state(
 
 /// Reads an entry file of at most `limit` bytes. Every refusal names the
 /// size and the limit and says how to raise it (the caller adds the path).
-fn read_limited(path: &Path, len: u64, limit: u64) -> Result<Vec<u8>, String> {
+fn read_limited(file: std::fs::File, len: u64, limit: u64) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
     let advice =
-        format!("split it, move attachments out, or raise `max_entry_bytes` in {SITE_FILE}");
+        || format!("split it, move attachments out, or raise `max_entry_bytes` in {SITE_FILE}");
     if len > limit {
         return Err(format!(
-            "file is {len} bytes, over the {limit} byte limit for an entry; {advice}"
+            "file is {len} bytes, over the {limit} byte limit for an entry; {}",
+            advice()
         ));
     }
     // The file may have grown since it was stat'ed: read at most one byte
     // past the limit, so a file being appended to is never read whole.
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > limit {
         return Err(format!(
-            "file grew past the {limit} byte limit for an entry while being read; {advice}"
+            "file grew past the {limit} byte limit for an entry while being read; {}",
+            advice()
         ));
     }
     Ok(bytes)
