@@ -53,23 +53,38 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     );
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
 
-    let _watcher = match watching {
-        None => None,
-        Some(thread) => Some(
-            thread
-                .join()
-                .map_err(|_| anyhow::anyhow!("the watcher thread panicked"))?
-                .with_context(|| format!("cannot watch {}", args.data.display()))?,
-        ),
-    };
     // Pings go out from a task on the runtime below; the reload thread only queues them.
     let (publisher, pinger) = websub::Publisher::new(websub::Retry::default())
         .context("cannot start the WebSub publisher")?;
     let reloader = Reloader::new(loader, current.clone()).with_publisher(publisher);
     let worker_tx = tx.clone();
+    let data = args.data.clone();
     std::thread::Builder::new()
         .name("reload".into())
-        .spawn(move || reloader.run(&rx, worker_tx))
+        .spawn(move || {
+            // The watcher lives as long as the reload loop. It is joined here
+            // rather than before listening, so the first feed does not wait
+            // for its walk. Changes it reports queue up until the loop runs.
+            // Without a watcher (say, the inotify watch limit is reached) the
+            // server keeps serving and SIGHUP still reloads.
+            let _watcher = watching.and_then(|thread| match thread.join() {
+                Ok(Ok(watcher)) => Some(watcher),
+                Ok(Err(e)) => {
+                    tracing::error!(
+                        "cannot watch {}: {e}; changes are picked up on SIGHUP only",
+                        data.display()
+                    );
+                    None
+                }
+                Err(_) => {
+                    tracing::error!(
+                        "the file watcher failed to start; changes are picked up on SIGHUP only"
+                    );
+                    None
+                }
+            });
+            reloader.run(&rx, worker_tx)
+        })
         .context("cannot start the reload thread")?;
 
     let limits = Limits {

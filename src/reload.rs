@@ -336,22 +336,28 @@ fn merge(a: Change, b: Change) -> Change {
 /// Keep the returned watcher alive for as long as watching should go on.
 pub fn watch(data_dir: &Path, tx: Sender<Event>) -> notify::Result<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let change = match res {
-            Ok(event) if event.need_rescan() => Change::Rescan,
-            Ok(event) => match event.kind {
-                EventKind::Access(_) => return,
-                _ if event.paths.is_empty() => Change::Rescan,
-                _ => Change::Paths(event.paths),
-            },
-            Err(e) => {
-                tracing::warn!("file watcher: {e}; rescanning");
-                Change::Rescan
-            }
-        };
-        // The reload loop is gone only when the server is shutting down.
-        let _ = tx.send(Event::Changed(change));
-    })?;
+    // Symlinked folders are not followed: the loader never walks into them
+    // either, and following makes the watcher stat every file of DATA.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut watcher = notify::RecommendedWatcher::new(
+        move |res: notify::Result<notify::Event>| {
+            let change = match res {
+                Ok(event) if event.need_rescan() => Change::Rescan,
+                Ok(event) => match event.kind {
+                    EventKind::Access(_) => return,
+                    _ if event.paths.is_empty() => Change::Rescan,
+                    _ => Change::Paths(event.paths),
+                },
+                Err(e) => {
+                    tracing::warn!("file watcher: {e}; rescanning");
+                    Change::Rescan
+                }
+            };
+            // The reload loop is gone only when the server is shutting down.
+            let _ = tx.send(Event::Changed(change));
+        },
+        config,
+    )?;
     watcher.watch(data_dir, RecursiveMode::Recursive)?;
     Ok(watcher)
 }

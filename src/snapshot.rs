@@ -171,10 +171,13 @@ impl Resource {
     /// once per subscriber (by an aggregator backfilling), and gzip is what
     /// every aggregator accepts; brotli 5 would double their compression
     /// time (~5 ms more per 150 KB page) for bodies 2-7% smaller.
+    ///
+    /// Renders inside [`crate::entry::html::uncached`]: the bodies of the
+    /// archive's entries are not kept once their page is written.
     pub fn on_demand_feed(feed: &Feed<'_>, format: Format) -> Self {
         let content_type = format.content_type();
         let last_modified = Some(SystemTime::from(feed.updated()));
-        let body = render::render(feed, format);
+        let body = crate::entry::html::uncached(|| render::render(feed, format));
         if feed.page > 1 {
             let mut r = Self::new(content_type, last_modified, body).with_gzip_at(ON_DEMAND_GZIP);
             r.brotli_pending = false;
@@ -574,12 +577,13 @@ impl Snapshot {
     }
 
     /// The page of one entry of this snapshot's site, rendered and
-    /// compressed, without the cache (export writes each page once).
+    /// compressed, without the cache (export writes each page once). The
+    /// body is rendered inside [`crate::entry::html::uncached`].
     pub fn render_news_page(&self, entry: &crate::entry::Entry) -> Resource {
         Resource::on_demand(
             TEXT_HTML,
             Some(SystemTime::from(entry.modified())),
-            render::html::news(&self.site, entry),
+            crate::entry::html::uncached(|| render::html::news(&self.site, entry)),
         )
     }
 }

@@ -145,7 +145,7 @@ fn check_round_trip(fields: &Fields, body_text: &str) -> Result<(), TestCaseErro
     let site = publish("Europe/Berlin", &entry_file(fields, "2024-05-01T10:00:00Z"));
     let entry: &Entry = &site.entries[0];
     prop_assert_eq!(&entry.title, &title);
-    let content = squash_whitespace(&checks::html_text(entry.content_html()));
+    let content = squash_whitespace(&checks::html_text(&entry.content_html()));
     prop_assert!(
         content.contains(&format!("Source: {name}")),
         "source name {:?} not in {:?}",

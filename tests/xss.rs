@@ -222,7 +222,7 @@ fn payloads_in_title_summary_and_source_name_stay_text() {
         let entry: &Entry = &site.entries[0];
         assert_eq!(entry.title, text, "{name}: title");
         assert!(
-            checks::html_text(entry.content_html()).contains(&format!("Source: {text}")),
+            checks::html_text(&entry.content_html()).contains(&format!("Source: {text}")),
             "{name}: the source name is not shown as text in {:?}",
             entry.content_html()
         );

@@ -244,10 +244,11 @@ pub fn entry_to_feeds(fx: &Fixture, data: &[u8]) {
     let Some(entry) = parsed.entry else {
         return;
     };
+    let (summary, content) = (entry.summary(), entry.content_html());
     for (what, text) in [
         ("title", entry.title.as_str()),
-        ("summary", entry.summary()),
-        ("content", entry.content_html()),
+        ("summary", &*summary),
+        ("content", &*content),
     ] {
         assert!(
             text.chars().all(vestnik::text::is_xml_char),

@@ -5,6 +5,7 @@
 //! absolute against `base_url`, because feed readers ignore `xml:base`).
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use std::borrow::Cow;
 use url::Url;
 
 /// A reusable HTML sanitizer bound to one base URL.
@@ -46,7 +47,10 @@ impl Sanitizer {
         } else {
             cleaned
         };
-        crate::text::xml_safe(&utf8).into_owned()
+        match crate::text::xml_safe(&utf8) {
+            std::borrow::Cow::Borrowed(_) => utf8,
+            std::borrow::Cow::Owned(safe) => safe,
+        }
     }
 }
 
@@ -89,25 +93,78 @@ impl LazyHtml {
     /// The body's first paragraph as plain text ([`first_paragraph`]),
     /// computed on first use: loading 100,000 entries should not parse
     /// 100,000 bodies for summaries only the feeds' newest entries show.
-    pub fn first_paragraph(&self) -> &str {
-        self.first_paragraph
-            .get_or_init(|| first_paragraph(&self.markdown))
+    /// Cached unless inside [`uncached`].
+    pub fn first_paragraph(&self) -> Cow<'_, str> {
+        if let Some(text) = self.first_paragraph.get() {
+            return Cow::Borrowed(text);
+        }
+        if !caching() {
+            return Cow::Owned(first_paragraph(&self.markdown));
+        }
+        Cow::Borrowed(
+            self.first_paragraph
+                .get_or_init(|| first_paragraph(&self.markdown)),
+        )
     }
 
-    /// The sanitized HTML, rendered once and then cached.
-    pub fn get(&self) -> &str {
-        self.html.get_or_init(|| {
-            let mut html = render(&self.markdown, &self.sanitizer).html;
-            html.push_str(&self.suffix);
-            html
-        })
+    /// The sanitized HTML followed by the suffix: rendered on first use and
+    /// then cached, unless inside [`uncached`].
+    pub fn get(&self) -> Cow<'_, str> {
+        if let Some(html) = self.html.get() {
+            return Cow::Borrowed(html);
+        }
+        if !caching() {
+            return Cow::Owned(self.render());
+        }
+        Cow::Borrowed(self.html.get_or_init(|| self.render()))
+    }
+
+    fn render(&self) -> String {
+        // A cached body is kept for the life of the entry, so it is
+        // allocated at its exact size rather than with a growth margin.
+        let body = render(&self.markdown, &self.sanitizer).html;
+        let mut html = String::with_capacity(body.len() + self.suffix.len());
+        html.push_str(&body);
+        html.push_str(&self.suffix);
+        html
     }
 
     /// The sanitized HTML of the body alone, without the source line.
-    pub fn body(&self) -> &str {
+    pub fn body(&self) -> String {
         let all = self.get();
-        &all[..all.len() - self.suffix.len()]
+        all[..all.len() - self.suffix.len()].to_owned()
     }
+}
+
+thread_local! {
+    /// False while the current thread runs inside [`uncached`].
+    static CACHING: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+fn caching() -> bool {
+    CACHING.with(std::cell::Cell::get)
+}
+
+/// Runs `f` with rendered bodies and summaries computed but not kept: what
+/// `f` renders does not stay in memory with the entries. Bodies rendered
+/// before stay cached and are used.
+///
+/// The standard feeds are rendered with caching (their few thousand newest
+/// entries are rendered again at every reload). Export, later feed pages,
+/// bundles and entry pages run inside `uncached`, so neither a build nor a
+/// crawler walking every page keeps 100,000 rendered bodies (~180 MB at
+/// ~1.8 KB each) alive; rendering one again costs ~25 µs.
+///
+/// The flag is per thread: call it inside each rayon job, not around them.
+pub fn uncached<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CACHING.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CACHING.with(|c| c.replace(false)));
+    f()
 }
 
 /// The text of sanitized HTML, as a reader would see it without markup:
@@ -330,6 +387,31 @@ mod tests {
         assert_eq!(plain_text("<p>a &lt;b&gt; <!-- c --> d</p>"), "a <b> d");
         let lazy = LazyHtml::new("x".into(), "<p>tail</p>".into(), s);
         assert_eq!(lazy.body(), "<p>x</p>\n");
+    }
+
+    #[test]
+    fn uncached_renders_without_keeping_and_restores_caching() {
+        let base = Url::parse("http://example.org/").unwrap();
+        let lazy = LazyHtml::new(
+            "Первый абзац.\n\nВторой.".into(),
+            String::new(),
+            Sanitizer::new(&base),
+        );
+        let (html, summary) =
+            uncached(|| (lazy.get().into_owned(), lazy.first_paragraph().into_owned()));
+        assert_eq!(html, "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
+        assert_eq!(summary, "Первый абзац.");
+        assert!(lazy.html.get().is_none() && lazy.first_paragraph.get().is_none());
+        assert!(caching(), "the flag is restored");
+        // Outside, the first use caches; inside, the cached body is used.
+        assert!(matches!(lazy.get(), Cow::Borrowed(_)));
+        assert!(lazy.html.get().is_some());
+        assert!(uncached(
+            || matches!(lazy.get(), Cow::Borrowed(h) if h == html)
+        ));
+        // A panic inside does not leave caching off.
+        let _ = std::panic::catch_unwind(|| uncached(|| panic!("render failed")));
+        assert!(caching());
     }
 
     #[test]

@@ -165,9 +165,11 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
             .collect(),
         links,
         source,
-        summary: (!e.summary().is_empty()).then(|| Text::plain(e.summary())),
+        summary: Some(e.summary())
+            .filter(|s| !s.is_empty())
+            .map(|s| Text::plain(s.into_owned())),
         content: Some(Content {
-            value: Some(e.content_html().to_owned()),
+            value: Some(e.content_html().into_owned()),
             content_type: Some("html".to_owned()),
             ..Content::default()
         }),

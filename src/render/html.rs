@@ -298,6 +298,7 @@ pub fn section(feed: &Feed<'_>) -> Vec<u8> {
 pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
     let config = &site.config;
     let own = config.url(&news_path(&entry.id));
+    let body = entry.content_html();
     let page = NewsPage {
         lang: &config.language,
         site_title: &config.title,
@@ -307,8 +308,8 @@ pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
         datetime: entry.published.to_rfc3339(),
         sections: section_links(site, entry),
         authors: entry.authors.join(", "),
-        body: entry.content_html(),
-        image: entry.image.as_ref(),
+        body: &body,
+        image: entry.image.as_deref(),
         attachments: entry
             .enclosures
             .iter()

@@ -50,9 +50,9 @@ struct Item<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     external_url: Option<&'a str>,
     title: &'a str,
-    content_html: &'a str,
+    content_html: std::borrow::Cow<'a, str>,
     #[serde(skip_serializing_if = "str::is_empty")]
-    summary: &'a str,
+    summary: std::borrow::Cow<'a, str>,
     date_published: String,
     date_modified: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -142,7 +142,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         // `<img src=x onerror=...>` (from the `summary` key, or an escaped
         // `\<` in the body's first paragraph) would otherwise arrive as
         // live markup. Found by fuzzing `entry_to_feeds`.
-        description: Some(crate::entry::html::escape(e.summary())).filter(|s| !s.is_empty()),
+        description: Some(crate::entry::html::escape(&e.summary())).filter(|s| !s.is_empty()),
         guid: Some(Guid {
             value: e.tag_uri(config),
             permalink: false,
@@ -150,7 +150,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         pub_date: Some(rfc822(&e.published)),
         categories,
         source,
-        content: Some(e.content_html().to_owned()),
+        content: Some(e.content_html().into_owned()),
         dublin_core_ext: has_dc.then_some(dc),
         enclosure,
         extensions,

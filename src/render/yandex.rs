@@ -136,7 +136,7 @@ fn item(feed: &Feed<'_>, e: &Entry) -> Item {
             "yandex:full-text",
             // The whole text as readers see it, ending with the
             // «Источник: …» line: a reprint keeps its attribution here too.
-            crate::entry::html::plain_text(e.content_html()),
+            crate::entry::html::plain_text(&e.content_html()),
         )],
     );
     yandex.insert(
@@ -159,7 +159,7 @@ fn item(feed: &Feed<'_>, e: &Entry) -> Item {
     Item {
         title: Some(e.title.clone()),
         link: Some(e.link.to_string()),
-        description: Some(crate::entry::html::escape(e.summary())).filter(|s| !s.is_empty()),
+        description: Some(crate::entry::html::escape(&e.summary())).filter(|s| !s.is_empty()),
         // Yandex reads a plain name here (RSS 2.0 would want an e-mail address).
         author: (!names.is_empty()).then(|| names.join(", ")),
         categories: e
