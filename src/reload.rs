@@ -29,9 +29,11 @@ pub enum Change {
     Full,
 }
 
-/// After the first event, wait this long for quiet before reloading, so a
-/// save that writes and renames in several steps is one reload.
-const QUIET: Duration = Duration::from_millis(20);
+/// After a change, wait this long for another before reloading, so a save
+/// that truncates, writes and renames in several steps is one reload. Those
+/// steps come from one process within a millisecond or so; a burst such as
+/// `git pull` keeps extending the wait, up to [`MAX_DELAY`].
+const QUIET: Duration = Duration::from_millis(10);
 
 /// Never delay a reload longer than this, however busy the directory is.
 const MAX_DELAY: Duration = Duration::from_millis(300);
@@ -291,8 +293,11 @@ fn log(report: &Report, diagnostics: &[crate::diagnostic::Diagnostic]) {
     }
 }
 
-/// Gathers the changes that follow `first` until the directory is quiet.
-/// Compression results that arrive meanwhile are kept in `compressed`.
+/// Gathers the changes that follow `first` until the directory is quiet:
+/// [`QUIET`] after the last change, or [`MAX_DELAY`] after the first.
+/// Compression results that arrive meanwhile are kept in `compressed`; they
+/// do not extend the wait (the worker may still be compressing an earlier
+/// reload's feeds, and that must not hold this one back).
 fn coalesce(
     first: Change,
     rx: &Receiver<Event>,
@@ -300,14 +305,19 @@ fn coalesce(
     stale: &mut Vec<String>,
 ) -> Change {
     let started = Instant::now();
+    let mut quiet_at = started + QUIET;
     let mut merged = first;
     loop {
-        let left = MAX_DELAY.saturating_sub(started.elapsed());
-        if left.is_zero() {
+        let now = Instant::now();
+        let until = quiet_at.min(started + MAX_DELAY);
+        if now >= until {
             break;
         }
-        match rx.recv_timeout(QUIET.min(left)) {
-            Ok(Event::Changed(next)) => merged = merge(merged, next),
+        match rx.recv_timeout(until - now) {
+            Ok(Event::Changed(next)) => {
+                merged = merge(merged, next);
+                quiet_at = Instant::now() + QUIET;
+            }
             Ok(Event::Compressed(path, r)) => compressed.push((path, r)),
             Ok(Event::Stale(etag)) => stale.push(etag),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
@@ -393,5 +403,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn compression_results_do_not_hold_a_reload_back() {
+        // The worker reports results every few ms while it compresses an
+        // earlier reload's feeds; the wait for quiet counts only changes.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            for _ in 0..60 {
+                if tx.send(Event::Stale("\"x\"".into())).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let started = Instant::now();
+        let mut stale = Vec::new();
+        let change = coalesce(Change::Full, &rx, &mut Vec::new(), &mut stale);
+        let took = started.elapsed();
+        drop(rx);
+        sender.join().unwrap();
+        assert_eq!(change, Change::Full);
+        assert!(!stale.is_empty(), "results received meanwhile are kept");
+        assert!(took < MAX_DELAY / 2, "waited {took:?} for quiet");
     }
 }
