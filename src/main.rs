@@ -5,11 +5,6 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use vestnik::cli::{Cli, Command};
 
-/// mimalloc instead of glibc's malloc: loading allocates a few small strings
-/// per front matter field for 100,000 files from two threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
