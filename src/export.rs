@@ -115,33 +115,18 @@ pub fn export_with_media(
     let result = (|| -> std::io::Result<Stats> {
         // Every step runs on rayon's pool: rendering, compressing and
         // writing one file is independent of every other.
-        let mut stats = items
-            .par_iter()
-            .map(|(key, resource)| {
-                let stats = match file_for(key) {
-                    Some(file) => write_resource(&tmp.join(file), resource),
-                    None => Ok(Stats::default()),
-                };
+        let mut stats = total(items.par_iter().map(|(key, resource)| {
+            let stats = write_at(&tmp, key, resource);
+            bar.inc(1);
+            stats
+        }))?;
+        stats = stats
+            + total(site.entries.par_iter().map(|entry| {
+                let key = format!("/news/{}", entry.id);
+                let stats = write_at(&tmp, &key, &snapshot.render_news_page(entry));
                 bar.inc(1);
                 stats
-            })
-            .try_reduce(Stats::default, |a, b| Ok(a + b))?;
-        stats = stats
-            + site
-                .entries
-                .par_iter()
-                .map(|entry| {
-                    let key = format!("/news/{}", entry.id);
-                    let stats = match file_for(&key) {
-                        Some(file) => {
-                            write_resource(&tmp.join(file), &snapshot.render_news_page(entry))
-                        }
-                        None => Ok(Stats::default()),
-                    };
-                    bar.inc(1);
-                    stats
-                })
-                .try_reduce(Stats::default, |a, b| Ok(a + b))?;
+            }))?;
         stats = stats + write_feed_pages(snapshot, &tmp)?;
         if let Some(data) = media_from {
             copy_media(data, &tmp, &mut stats)?;
@@ -180,18 +165,17 @@ fn write_feed_pages(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
     for scope in scopes {
         let pages = site.feed_pages(scope, site.config.feed_limit);
         stats = stats
-            + pages
-                .par_iter()
-                .skip(1)
-                .flat_map_iter(|feed| Format::ALL.into_iter().map(move |f| (feed, f)))
-                .map(|(feed, format)| {
-                    let url = feed.self_url(format.extension());
-                    let Some(file) = file_for(&url[url::Position::BeforePath..]) else {
-                        return Ok(Stats::default());
-                    };
-                    write_resource(&out.join(file), &Resource::on_demand_feed(feed, format))
-                })
-                .try_reduce(Stats::default, |a, b| Ok(a + b))?;
+            + total(
+                pages
+                    .par_iter()
+                    .skip(1)
+                    .flat_map_iter(|feed| Format::ALL.into_iter().map(move |f| (feed, f)))
+                    .map(|(feed, format)| {
+                        let url = feed.self_url(format.extension());
+                        let key = &url[url::Position::BeforePath..];
+                        write_at(out, key, &Resource::on_demand_feed(feed, format))
+                    }),
+            )?;
     }
     Ok(stats)
 }
@@ -223,6 +207,20 @@ fn copy_media(data_dir: &Path, out: &Path, stats: &mut Stats) -> std::io::Result
         stats.bytes += bytes.len() as u64;
     }
     Ok(())
+}
+
+/// The sum of what parallel writes wrote, or the first error.
+fn total(writes: impl ParallelIterator<Item = std::io::Result<Stats>>) -> std::io::Result<Stats> {
+    writes.try_reduce(Stats::default, |a, b| Ok(a + b))
+}
+
+/// Writes the resource served at `key` into its file under `out`, if the
+/// key has one (see [`file_for`]).
+fn write_at(out: &Path, key: &str, r: &Resource) -> std::io::Result<Stats> {
+    match file_for(key) {
+        Some(file) => write_resource(&out.join(file), r),
+        None => Ok(Stats::default()),
+    }
 }
 
 fn write_resource(path: &Path, r: &Resource) -> std::io::Result<Stats> {

@@ -123,17 +123,30 @@ impl Resource {
     fn with_gzip_at(&self, level: u32) -> Resource {
         let mut done = self.clone();
         if self.gzip_pending {
-            let body = &self.identity.body;
-            let hash = self.identity.etag.trim_matches('"');
-            done.gzip = Some(gzip_at(body, level))
-                .filter(|c| c.len() < body.len())
-                .map(|c| Variant {
-                    body: Bytes::from(c),
-                    etag: format!("\"{hash}-gzip\""),
-                });
+            done.gzip = self.compressed(gzip_at(&self.identity.body, level), "gzip");
             done.gzip_pending = false;
         }
         done
+    }
+
+    /// This resource with its brotli variant at `quality` and a window of
+    /// 2^`lgwin` bytes computed, if still pending.
+    fn with_brotli_at(mut self, quality: i32, lgwin: i32) -> Resource {
+        if self.brotli_pending {
+            self.brotli = self.compressed(brotli_at(&self.identity.body, quality, lgwin), "br");
+            self.brotli_pending = false;
+        }
+        self
+    }
+
+    /// The variant for `body` compressed as `coding`, when it is smaller
+    /// than the identity body; its ETag is the identity's plus the coding.
+    fn compressed(&self, body: Vec<u8>, coding: &str) -> Option<Variant> {
+        let hash = self.identity.etag.trim_matches('"');
+        (body.len() < self.identity.body.len()).then(|| Variant {
+            body: Bytes::from(body),
+            etag: format!("\"{hash}-{coding}\""),
+        })
     }
 
     /// Builds a resource on the request path (feed pages, bundles, entry
@@ -147,19 +160,9 @@ impl Resource {
         last_modified: Option<SystemTime>,
         body: Vec<u8>,
     ) -> Self {
-        let mut r = Self::new(content_type, last_modified, body).with_gzip_at(ON_DEMAND_GZIP);
-        if r.brotli_pending {
-            let (quality, lgwin) = on_demand_brotli(r.identity.body.len());
-            let hash = r.identity.etag.trim_matches('"').to_owned();
-            r.brotli = Some(brotli_at(&r.identity.body, quality, lgwin))
-                .filter(|c| c.len() < r.identity.body.len())
-                .map(|c| Variant {
-                    body: Bytes::from(c),
-                    etag: format!("\"{hash}-br\""),
-                });
-            r.brotli_pending = false;
-        }
-        r
+        let r = Self::new(content_type, last_modified, body).with_gzip_at(ON_DEMAND_GZIP);
+        let (quality, lgwin) = on_demand_brotli(r.identity.body.len());
+        r.with_brotli_at(quality, lgwin)
     }
 
     /// A feed that is not pre-rendered, as `serve` renders it on first
@@ -180,7 +183,7 @@ impl Resource {
         let body = crate::entry::html::uncached(|| render::render(feed, format));
         if feed.page > 1 {
             let mut r = Self::new(content_type, last_modified, body).with_gzip_at(ON_DEMAND_GZIP);
-            r.brotli_pending = false;
+            r.brotli_pending = false; // gzip only, as above
             r
         } else {
             Self::on_demand(content_type, last_modified, body)
@@ -205,19 +208,7 @@ impl Resource {
     /// This resource with every variant computed: gzip (if still pending)
     /// and brotli.
     pub fn finish(&self) -> Resource {
-        let mut done = self.with_gzip();
-        if self.brotli_pending {
-            let body = &self.identity.body;
-            let hash = self.identity.etag.trim_matches('"');
-            done.brotli = Some(brotli(body))
-                .filter(|c| c.len() < body.len())
-                .map(|c| Variant {
-                    body: Bytes::from(c),
-                    etag: format!("\"{hash}-br\""),
-                });
-            done.brotli_pending = false;
-        }
-        done
+        self.with_gzip().with_brotli_at(BROTLI_QUALITY, 22)
     }
 
     /// The variant for an encoding, if this resource has one.
@@ -658,7 +649,8 @@ fn gzip_at(data: &[u8], level: u32) -> Vec<u8> {
 /// HTTP clients among them) only ask for gzip, so 9 is the better trade.
 pub const BROTLI_QUALITY: i32 = 9;
 
-/// Brotli at [`BROTLI_QUALITY`] with a 4 MiB window.
+/// Brotli at [`BROTLI_QUALITY`] with a 4 MiB window, as [`Resource::finish`]
+/// compresses.
 pub fn brotli(data: &[u8]) -> Vec<u8> {
     brotli_at(data, BROTLI_QUALITY, 22)
 }

@@ -48,8 +48,8 @@ impl Sanitizer {
             cleaned
         };
         match crate::text::xml_safe(&utf8) {
-            std::borrow::Cow::Borrowed(_) => utf8,
-            std::borrow::Cow::Owned(safe) => safe,
+            Cow::Borrowed(_) => utf8,
+            Cow::Owned(safe) => safe,
         }
     }
 }
@@ -95,28 +95,13 @@ impl LazyHtml {
     /// 100,000 bodies for summaries only the feeds' newest entries show.
     /// Cached unless inside [`uncached`].
     pub fn first_paragraph(&self) -> Cow<'_, str> {
-        if let Some(text) = self.first_paragraph.get() {
-            return Cow::Borrowed(text);
-        }
-        if !caching() {
-            return Cow::Owned(first_paragraph(&self.markdown));
-        }
-        Cow::Borrowed(
-            self.first_paragraph
-                .get_or_init(|| first_paragraph(&self.markdown)),
-        )
+        cached(&self.first_paragraph, || first_paragraph(&self.markdown))
     }
 
     /// The sanitized HTML followed by the suffix: rendered on first use and
     /// then cached, unless inside [`uncached`].
     pub fn get(&self) -> Cow<'_, str> {
-        if let Some(html) = self.html.get() {
-            return Cow::Borrowed(html);
-        }
-        if !caching() {
-            return Cow::Owned(self.render());
-        }
-        Cow::Borrowed(self.html.get_or_init(|| self.render()))
+        cached(&self.html, || self.render())
     }
 
     fn render(&self) -> String {
@@ -143,6 +128,18 @@ thread_local! {
 
 fn caching() -> bool {
     CACHING.with(std::cell::Cell::get)
+}
+
+/// The value in `cell`, or `make`'s: kept in `cell` unless inside [`uncached`].
+fn cached<'a>(
+    cell: &'a std::sync::OnceLock<String>,
+    make: impl FnOnce() -> String,
+) -> Cow<'a, str> {
+    match cell.get() {
+        Some(value) => Cow::Borrowed(value),
+        None if !caching() => Cow::Owned(make()),
+        None => Cow::Borrowed(cell.get_or_init(make)),
+    }
 }
 
 /// Runs `f` with rendered bodies and summaries computed but not kept: what
