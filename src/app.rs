@@ -17,7 +17,7 @@ use crate::websub;
 /// Runs `vestnik serve` until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut loader = Loader::open(&args.data)
+    let mut loader = Loader::open_with(&args.data, args.base_url.clone())
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", args.data.display()))?;
     let read_ms = started.elapsed().as_millis() as u64;
@@ -28,7 +28,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // before loading: the watch would then report every file the load opens.
     let (tx, rx) = std::sync::mpsc::channel::<Event>();
     let watching = (!args.no_watch).then(|| {
-        let (data, tx) = (args.data.clone(), tx.clone());
+        // The real path, with symlinks and `..` resolved: the loader maps
+        // the watcher's absolute paths back to DATA as the user wrote it.
+        let (data, tx) = (loader.watch_dir().to_path_buf(), tx.clone());
         std::thread::spawn(move || reload::watch(&data, tx))
     });
     for d in &site.diagnostics {
@@ -104,8 +106,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         // Tests and scripts read this line to find an ephemeral port.
+        // Once, on stdout: a log line as well would show it twice on a terminal.
         println!("listening on http://{addr}/");
-        tracing::info!("listening on http://{addr}/");
         tokio::spawn(forward_sighup(tx));
         tokio::spawn(pinger);
         serve::run(listener, current, limits, serve::shutdown_signal()).await?;

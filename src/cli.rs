@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Publishes a directory of news entries as RSS 2.0 and Atom 1.0 feeds.
+/// Publishes a directory of news entries as RSS 2.0, Atom 1.0 and JSON Feed 1.1
+/// feeds, per section and combined, with HTML pages and OPML lists.
 #[derive(Debug, Parser)]
-#[command(name = "vestnik", version, about)]
+#[command(name = "vestnik", version)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -17,7 +18,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the feeds over HTTP.
+    /// Serve the feeds (RSS, Atom, JSON Feed), pages and OPML over HTTP, and
+    /// follow changes to the data directory.
     Serve(ServeArgs),
     /// Report every problem in the data directory; exit 1 if there is any.
     Check {
@@ -25,13 +27,15 @@ pub enum Command {
         #[arg(default_value = "data")]
         data: PathBuf,
     },
-    /// Write the whole site as static files (feeds, pages, OPML) with .gz and
-    /// .br siblings: the same bytes `serve` answers with.
-    Build {
-        /// `[DATA] OUT`: the data directory (default `data`) and the output directory.
-        #[arg(num_args = 1..=2, required = true, value_name = "[DATA] OUT")]
-        paths: Vec<PathBuf>,
-    },
+    /// Write the whole site as static files (RSS, Atom and JSON Feed feeds,
+    /// pages, OPML) with .gz and .br siblings: the same bytes `serve` answers with.
+    ///
+    /// OUT must be missing, empty, or an earlier build (it holds the
+    /// `.vestnik-build.json` manifest); anything else is refused, as is an OUT
+    /// that is, contains or lies inside DATA, or contains the current
+    /// directory. Unchanged files keep their mtime.
+    #[command(override_usage = "vestnik build [OPTIONS] [DATA] OUT")]
+    Build(BuildArgs),
     /// Turn news pages saved as plain text into entry files; exit 1 if any page
     /// had a problem (the good pages are still imported).
     ///
@@ -39,6 +43,18 @@ pub enum Command {
     /// then every problem as `FILE: reason` on stdout; the summary line and the
     /// progress bar go to stderr, as with `check`.
     Import(ImportArgs),
+}
+
+/// Options of `vestnik build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// `[DATA] OUT`: the data directory (default `data`) and the output folder.
+    #[arg(num_args = 1..=2, required = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+    /// The public URL the site is served at, in place of `base_url` in
+    /// `site.toml` (every link in the feeds is built from it).
+    #[arg(long, env = "VESTNIK_BASE_URL", value_name = "URL", value_parser = crate::config::parse_base_url)]
+    pub base_url: Option<url::Url>,
 }
 
 /// Options of `vestnik import`.
@@ -98,6 +114,10 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// The public URL the site is served at, in place of `base_url` in
+    /// `site.toml`: every link in the feeds is built from it.
+    #[arg(long, env = "VESTNIK_BASE_URL", value_name = "URL", value_parser = crate::config::parse_base_url)]
+    pub base_url: Option<url::Url>,
     /// Do not watch the data directory; reload only on SIGHUP.
     #[arg(long)]
     pub no_watch: bool,

@@ -258,7 +258,9 @@ fn clean(s: &str) -> String {
     crate::text::squash_whitespace(&crate::text::xml_safe(s))
 }
 
-fn parse_base_url(s: &str) -> Result<Url, String> {
+/// Parses a `base_url`: an absolute http(s) URL with a host and no query or
+/// fragment, given a trailing slash. Also used for `--base-url`.
+pub fn parse_base_url(s: &str) -> Result<Url, String> {
     let mut url = Url::parse(s).map_err(|e| {
         format!("base_url \"{s}\" is not an absolute URL ({e}); write it like \"http://localhost:8080/\"")
     })?;

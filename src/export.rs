@@ -4,15 +4,18 @@
 //! Export writes the very bytes `serve` answers with, from the same
 //! [`Snapshot`], plus `.gz` and `.br` siblings for servers that send
 //! precompressed files (nginx `gzip_static`/`brotli_static`). It writes into a
-//! temporary directory beside OUT and renames it into place, so a web server
-//! never sees half a build.
+//! stage beside OUT and swaps it into place ([`crate::out_dir`]), so a web
+//! server never sees half a build, and nothing Vestnik did not write is lost.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use rayon::prelude::*;
 
 use crate::model::Scope;
+use crate::out_dir::{Stage, Target, Written};
 use crate::render::Format;
 use crate::snapshot::{Encoding, Resource, Snapshot, opml_key};
 
@@ -23,8 +26,22 @@ pub struct Stats {
     pub resources: usize,
     /// Files written, siblings included.
     pub files: usize,
-    /// Bytes written.
+    /// Bytes of every file of the build, kept ones included.
     pub bytes: u64,
+    /// Files whose bytes equal the previous build's, linked instead of written.
+    pub kept: usize,
+    /// Files of the previous build that this one no longer has.
+    pub removed: usize,
+}
+
+impl Stats {
+    fn count(&mut self, written: Written, len: usize) {
+        self.files += 1;
+        self.bytes += len as u64;
+        if written == Written::Kept {
+            self.kept += 1;
+        }
+    }
 }
 
 impl std::ops::Add for Stats {
@@ -35,6 +52,8 @@ impl std::ops::Add for Stats {
             resources: self.resources + other.resources,
             files: self.files + other.files,
             bytes: self.bytes + other.bytes,
+            kept: self.kept + other.kept,
+            removed: self.removed + other.removed,
         }
     }
 }
@@ -81,84 +100,53 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
     }
 }
 
-/// Writes every resource of `snapshot`, and every entry's page, into `out`.
-pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
-    export_with_media(snapshot, None, out)
-}
-
-/// Like [`export`], and copies the servable files of `DATA/media/` of
-/// `media_from` into `OUT/media/` (see [`crate::media::list`]), so the
-/// enclosure URLs of the exported feeds resolve.
-pub fn export_with_media(
+/// Writes every resource of `snapshot`, every entry's page and every later
+/// feed page into a stage beside `target`, copies the servable files of
+/// `DATA/media/` of `media_from` (see [`crate::media::list`]) so the
+/// enclosure URLs of the exported feeds resolve, and swaps the stage in.
+/// Files whose bytes equal the previous build's keep their inode and mtime.
+/// Once `interrupted` is set the build stops, and the stage is removed.
+pub fn export(
     snapshot: &Snapshot,
     media_from: Option<&Path>,
-    out: &Path,
+    target: &Target,
+    interrupted: Arc<AtomicBool>,
 ) -> std::io::Result<Stats> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "site".to_owned());
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir_all(&tmp)?;
-
-    let items: Vec<(&String, &std::sync::Arc<Resource>)> = snapshot.resources.iter().collect();
+    let stage = target.stage(interrupted)?;
+    let items: Vec<(&String, &Arc<Resource>)> = snapshot.resources.iter().collect();
     let site = &*snapshot.site;
     let bar = progress(items.len() + site.entries.len());
     let result = (|| -> std::io::Result<Stats> {
         // Every step runs on rayon's pool: rendering, compressing and
         // writing one file is independent of every other.
         let mut stats = total(items.par_iter().map(|(key, resource)| {
-            let stats = write_at(&tmp, key, resource);
+            let stats = write_at(&stage, key, resource);
             bar.inc(1);
             stats
         }))?;
         stats = stats
             + total(site.entries.par_iter().map(|entry| {
                 let key = format!("/news/{}", entry.id);
-                let stats = write_at(&tmp, &key, &snapshot.render_news_page(entry));
+                let stats = write_at(&stage, &key, &snapshot.render_news_page(entry));
                 bar.inc(1);
                 stats
             }))?;
-        stats = stats + write_feed_pages(snapshot, &tmp)?;
+        stats = stats + write_feed_pages(snapshot, &stage)?;
         if let Some(data) = media_from {
-            copy_media(data, &tmp, &mut stats)?;
+            copy_media(data, &stage, &mut stats)?;
         }
         Ok(stats)
     })();
     bar.finish_and_clear();
-    let stats = match result {
-        Ok(stats) => stats,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-
-    // Swap the new tree in. Directories cannot be renamed over non-empty
-    // ones, so the old tree steps aside first; OUT is missing only between
-    // two renames, never half-written.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if out.exists() {
-        std::fs::rename(out, &old)?;
-    }
-    std::fs::rename(&tmp, out)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
+    let mut stats = result?;
+    stats.removed = stage.removed();
+    stage.commit()?;
     Ok(stats)
 }
 
 /// Writes page 2 onward of every standard feed: the RFC 5005 history that
 /// `serve` renders on demand, rendered here the same way, so the bytes agree.
-fn write_feed_pages(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
+fn write_feed_pages(snapshot: &Snapshot, out: &Stage<'_>) -> std::io::Result<Stats> {
     let site = &*snapshot.site;
     let scopes = std::iter::once(Scope::All).chain(site.config.sections.iter().map(Scope::Section));
     let mut stats = Stats::default();
@@ -182,29 +170,25 @@ fn write_feed_pages(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
 
 /// Copies every servable media file, as it is (no compressed siblings:
 /// images and archives are compressed already).
-fn copy_media(data_dir: &Path, out: &Path, stats: &mut Stats) -> std::io::Result<()> {
+fn copy_media(data_dir: &Path, out: &Stage<'_>, stats: &mut Stats) -> std::io::Result<()> {
     for (rel, _) in crate::media::list(data_dir) {
         // Read through the same checks as serving, so export copies exactly
         // what `serve` would send.
         let Ok((bytes, meta)) = crate::media::read(data_dir, &rel) else {
             continue;
         };
-        let path = out.join(crate::media::MEDIA_DIR).join(&rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&path, &bytes)?;
+        let rel = format!("{}/{rel}", crate::media::MEDIA_DIR);
+        let written = out.write(&rel, &bytes)?;
         // Keep the source's mtime, so a web server's Last-Modified (and
         // nginx's ETag) for the copy stay the same across builds.
-        if let Ok(mtime) = meta.modified() {
+        if let (Written::Wrote, Ok(mtime)) = (written, meta.modified()) {
             std::fs::File::options()
                 .write(true)
-                .open(&path)?
+                .open(out.path(&rel))?
                 .set_modified(mtime)?;
         }
+        stats.count(written, bytes.len());
         stats.resources += 1;
-        stats.files += 1;
-        stats.bytes += bytes.len() as u64;
     }
     Ok(())
 }
@@ -214,19 +198,15 @@ fn total(writes: impl ParallelIterator<Item = std::io::Result<Stats>>) -> std::i
     writes.try_reduce(Stats::default, |a, b| Ok(a + b))
 }
 
-/// Writes the resource served at `key` into its file under `out`, if the
-/// key has one (see [`file_for`]).
-fn write_at(out: &Path, key: &str, r: &Resource) -> std::io::Result<Stats> {
-    match file_for(key) {
-        Some(file) => write_resource(&out.join(file), r),
-        None => Ok(Stats::default()),
-    }
-}
-
-fn write_resource(path: &Path, r: &Resource) -> std::io::Result<Stats> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+/// Writes the resource served at `key` into its file in the stage, with a
+/// sibling per compressed variant, if the key has a file (see [`file_for`]).
+fn write_at(out: &Stage<'_>, key: &str, r: &Resource) -> std::io::Result<Stats> {
+    let Some(file) = file_for(key) else {
+        return Ok(Stats::default());
+    };
+    let Some(file) = file.to_str() else {
+        return Ok(Stats::default());
+    };
     let mut stats = Stats {
         resources: 1,
         ..Stats::default()
@@ -235,13 +215,8 @@ fn write_resource(path: &Path, r: &Resource) -> std::io::Result<Stats> {
         let Some(variant) = r.variant(encoding) else {
             continue;
         };
-        let mut file = path.as_os_str().to_owned();
-        if let Some(suffix) = encoding.file_suffix() {
-            file.push(suffix);
-        }
-        std::fs::write(&file, &variant.body)?;
-        stats.files += 1;
-        stats.bytes += variant.body.len() as u64;
+        let rel = format!("{file}{}", encoding.file_suffix().unwrap_or(""));
+        stats.count(out.write(&rel, &variant.body)?, variant.body.len());
     }
     Ok(stats)
 }

@@ -11,6 +11,7 @@
 //! - [`snapshot`]: every feed pre-rendered and pre-compressed, immutable;
 //! - [`serve`]: HTTP over the current snapshot;
 //! - [`export`]: the same snapshot written out as static files;
+//! - [`out_dir`]: where a build may write, its manifest, the atomic swap;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
 //! - [`websub`]: hub links of feeds, and pings to the hub for changed feeds;
 //! - [`app`]: the `serve` command assembled from the pieces above;
@@ -29,6 +30,7 @@ pub mod export;
 pub mod import;
 pub mod media;
 pub mod model;
+pub mod out_dir;
 pub mod reload;
 pub mod render;
 pub mod serve;
@@ -43,4 +45,12 @@ use std::path::Path;
 /// A broken `site.toml` is an error; broken entries are diagnostics.
 pub fn load_site(data_dir: &Path) -> Result<model::Site, diagnostic::Diagnostic> {
     Ok(entry::Loader::open(data_dir)?.site())
+}
+
+/// Like [`load_site`], with `base_url` (when given) in place of `site.toml`'s.
+pub fn load_site_at(
+    data_dir: &Path,
+    base_url: Option<url::Url>,
+) -> Result<model::Site, diagnostic::Diagnostic> {
+    Ok(entry::Loader::open_with(data_dir, base_url)?.site())
 }

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => vestnik::app::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Check { data } => check_command(&data),
         Command::Import(args) => import_command(&args),
-        Command::Build { paths } => build_command(&paths).map(|()| ExitCode::SUCCESS),
+        Command::Build(args) => build_command(&args),
     };
     match result {
         Ok(code) => code,
@@ -69,30 +69,60 @@ fn import_command(args: &vestnik::cli::ImportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn build_command(paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
-    let (data, out) = match paths {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let (data, out) = match args.paths.as_slice() {
         [out] => (std::path::Path::new("data"), out),
         [data, out] => (data.as_path(), out),
         _ => anyhow::bail!("usage: vestnik build [DATA] OUT"),
     };
     let started = std::time::Instant::now();
-    let site = vestnik::load_site(data)
+    // Checked before loading, so a refused OUT costs nothing and says why.
+    let target = vestnik::out_dir::Target::prepare(data, out)?;
+    let site = vestnik::load_site_at(data, args.base_url.clone())
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", data.display()))?;
     for d in &site.diagnostics {
         tracing::warn!("{d}");
     }
-    let snapshot = vestnik::snapshot::Snapshot::build(std::sync::Arc::new(site));
-    let stats = vestnik::export::export_with_media(&snapshot, Some(data), out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    // Ctrl-C, SIGTERM or SIGHUP stop the build between two files, and the
+    // stage is removed; a second signal ends the process at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
+        signal_hook::flag::register(signal, interrupted.clone())?;
+    }
+    let snapshot = vestnik::snapshot::Snapshot::build(Arc::new(site));
+    let stats = match vestnik::export::export(&snapshot, Some(data), &target, interrupted) {
+        Ok(stats) => stats,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+            eprintln!(
+                "interrupted: {} was left as it was, and nothing else was written",
+                out.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot write {}; it was left as it was", out.display()));
+        }
+    };
     eprintln!(
-        "wrote {} resources as {} files ({} bytes) to {} in {:.2} s",
+        "built {} resources as {} files ({} bytes) in {} in {:.2} s: {} written, {} unchanged, {} removed",
         stats.resources,
         stats.files,
         stats.bytes,
         out.display(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        stats.files - stats.kept,
+        stats.kept,
+        stats.removed,
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -198,9 +198,16 @@ impl Changes {
 
 /// The loading state of one data directory, kept across reloads.
 pub struct Loader {
+    /// DATA as the user gave it (relative, `.`, a symlink…): every path the
+    /// loader shows is under it, so messages name files the way the user does.
     data_dir: PathBuf,
+    /// DATA with symlinks, `.` and `..` resolved: where the watcher looks,
+    /// and so the prefix of every path it reports.
+    real_dir: PathBuf,
     config: Config,
     config_hash: u64,
+    /// `--base-url`: replaces `site.toml`'s `base_url` on every read.
+    base_url: Option<url::Url>,
     /// A broken `site.toml` seen after startup; the previous config stays in use.
     config_problem: Option<Diagnostic>,
     sanitizer: Sanitizer,
@@ -218,9 +225,18 @@ pub struct Loader {
 impl Loader {
     /// Reads `site.toml` and every entry. A broken `site.toml` is an error here.
     pub fn open(data_dir: &Path) -> Result<Loader, Diagnostic> {
-        let (config, config_hash) = read_config(data_dir)?;
+        Loader::open_with(data_dir, None)
+    }
+
+    /// Like [`Loader::open`], with `base_url` (if given) in place of the one
+    /// in `site.toml`, now and on every reload: a deployment names its public
+    /// address without editing the data.
+    pub fn open_with(data_dir: &Path, base_url: Option<url::Url>) -> Result<Loader, Diagnostic> {
+        let (config, config_hash) = read_config(data_dir, base_url.as_ref())?;
         let mut loader = Loader {
+            base_url,
             data_dir: data_dir.to_path_buf(),
+            real_dir: std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()),
             sanitizer: Sanitizer::new(&config.base_url),
             config,
             config_hash,
@@ -240,9 +256,26 @@ impl Loader {
         &self.config
     }
 
-    /// The data directory.
+    /// The data directory, as given.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The data directory with symlinks, `.` and `..` resolved: the folder a
+    /// file watcher should watch, since [`Loader::refresh_paths`] maps the
+    /// absolute paths it reports back to [`Loader::data_dir`].
+    pub fn watch_dir(&self) -> &Path {
+        &self.real_dir
+    }
+
+    /// `path` (as a watcher reports it, under [`Loader::watch_dir`], or
+    /// already under [`Loader::data_dir`]) as a path under `data_dir`; `None`
+    /// for a path outside DATA.
+    fn as_given(&self, path: &Path) -> Option<PathBuf> {
+        if let Ok(rest) = path.strip_prefix(&self.real_dir) {
+            return Some(self.data_dir.join(rest));
+        }
+        path.starts_with(&self.data_dir).then(|| path.to_path_buf())
     }
 
     /// Re-reads `site.toml`. A broken one keeps the previous configuration and
@@ -251,7 +284,7 @@ impl Loader {
         let mut changes = Changes::default();
         // The config problem is part of the published problems.
         self.full = true;
-        match read_config(&self.data_dir) {
+        match read_config(&self.data_dir, self.base_url.as_ref()) {
             Err(d) => self.config_problem = Some(previous_config_kept(d)),
             Ok((config, hash)) => {
                 self.config_problem = None;
@@ -309,7 +342,11 @@ impl Loader {
         let mut changes = Changes::default();
         let mut candidates = Vec::new();
         let mut media_changed = false;
-        for path in paths {
+        // A watcher reports absolute paths under the real DATA, while DATA
+        // may have been given as `data`, `./data/`, `../x/data` or a symlink:
+        // compare in one form, the user's.
+        let paths: Vec<PathBuf> = paths.iter().filter_map(|p| self.as_given(p)).collect();
+        for path in &paths {
             if path.starts_with(&media_root) {
                 // Entries name media files; which ones is known per entry,
                 // and re-measuring them is a stat each, so walk them all.
@@ -550,11 +587,14 @@ fn previous_config_kept(mut d: Diagnostic) -> Diagnostic {
     d
 }
 
-fn read_config(data_dir: &Path) -> Result<(Config, u64), Diagnostic> {
+fn read_config(data_dir: &Path, base_url: Option<&url::Url>) -> Result<(Config, u64), Diagnostic> {
     let path = data_dir.join(SITE_FILE);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
-    let config = Config::parse(&path, &text)?;
+    let mut config = Config::parse(&path, &text)?;
+    if let Some(url) = base_url {
+        config.base_url = url.clone();
+    }
     Ok((config, hash_bytes(text.as_bytes())))
 }
 

@@ -1,0 +1,538 @@
+//! The output folder of `vestnik build`: which folders it may write to, the
+//! manifest that marks a folder as an earlier build, and the swap that puts a
+//! finished build in place.
+//!
+//! An editor's files are the only copy of the news, so the rule is that a
+//! build deletes nothing it did not write. [`Target::prepare`] refuses every
+//! OUT but a missing folder, an empty one, or an earlier build whose every
+//! file its [`Manifest`] lists; and always an OUT that is DATA, lies inside
+//! it, contains it, or contains the current directory. The build is written
+//! into a [`Stage`] beside OUT (named `.{OUT}.tmp-{pid}`), which removes
+//! itself unless committed, and is swapped in with one `renameat2` exchange,
+//! so a web server sees the old build or the new one, never a mix.
+//!
+//! A file whose bytes equal the previous build's is hard-linked from it
+//! instead of written, so an unchanged file keeps its inode and mtime and
+//! `rsync` or a CDN upload moves only what changed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The manifest's file name inside OUT.
+pub const MANIFEST: &str = ".vestnik-build.json";
+
+/// Written first into a stage, so a stage left by a killed build is known
+/// as Vestnik's own and removed by the next build.
+const STAGE_MARK: &str = ".vestnik-stage";
+
+/// Why a build refuses to write to OUT. Each message names the folder.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// OUT and DATA are the same folder.
+    #[error("refusing to build into {out}: it is the data directory {data}")]
+    IsData { out: String, data: String },
+    /// OUT is a folder inside DATA.
+    #[error(
+        "refusing to build into {out}: it lies inside the data directory {data}; choose a folder outside it"
+    )]
+    InsideData { out: String, data: String },
+    /// DATA is inside OUT, so replacing OUT would remove it.
+    #[error(
+        "refusing to build into {out}: it contains the data directory {data}, which the build would replace"
+    )]
+    ContainsData { out: String, data: String },
+    /// The current directory is inside OUT.
+    #[error(
+        "refusing to build into {out}: it contains the current directory; run from elsewhere or choose another folder"
+    )]
+    ContainsCwd { out: String },
+    /// OUT is something other than a folder.
+    #[error("refusing to build into {out}: it exists and is not a folder")]
+    NotAFolder { out: String },
+    /// OUT holds files and no manifest of an earlier build.
+    #[error(
+        "refusing to build into {out}: it is not empty and is not an earlier Vestnik build (it has no {MANIFEST}); choose a new or empty folder"
+    )]
+    NotABuild { out: String },
+    /// OUT is an earlier build, and something else was added to it since.
+    #[error(
+        "refusing to build into {out}: it is an earlier Vestnik build, but {what} was not written by Vestnik; move it elsewhere first"
+    )]
+    Foreign { out: String, what: String },
+    /// A path could not be resolved or read.
+    #[error("cannot use {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One file of a build: its size and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+/// What a build wrote, kept in OUT as [`MANIFEST`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `"vestnik"`: what wrote the folder.
+    pub generator: String,
+    /// The version that wrote it.
+    pub version: String,
+    /// Every file, by `/`-separated path relative to OUT.
+    pub files: BTreeMap<String, FileRecord>,
+}
+
+impl Manifest {
+    /// Reads OUT's manifest; `None` when there is none or it is not Vestnik's.
+    pub fn read(out: &Path) -> Option<Manifest> {
+        let bytes = std::fs::read(out.join(MANIFEST)).ok()?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).ok()?;
+        (manifest.generator == "vestnik").then_some(manifest)
+    }
+}
+
+/// A checked OUT, ready to stage a build for.
+#[derive(Debug)]
+pub struct Target {
+    /// OUT as the user wrote it, for messages.
+    shown: PathBuf,
+    /// OUT with symlinks, `.` and `..` resolved.
+    real: PathBuf,
+    /// The earlier build in OUT, if any.
+    previous: Option<Manifest>,
+}
+
+impl Target {
+    /// Checks that a build of `data` may go to `out` (see the module
+    /// documentation), and removes stages that killed builds left beside it.
+    pub fn prepare(data: &Path, out: &Path) -> Result<Target, Refused> {
+        let shown = out.display().to_string();
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| Refused::Io { path, source }
+        };
+        let data_real = std::fs::canonicalize(data).map_err(io(data))?;
+        let cwd = std::env::current_dir().map_err(io(Path::new(".")))?;
+        let cwd_real = std::fs::canonicalize(&cwd).map_err(io(&cwd))?;
+        let real = resolve(&cwd, out).map_err(io(out))?;
+        let data_shown = data.display().to_string();
+        if real == data_real {
+            return Err(Refused::IsData {
+                out: shown,
+                data: data_shown,
+            });
+        }
+        if real.starts_with(&data_real) {
+            return Err(Refused::InsideData {
+                out: shown,
+                data: data_shown,
+            });
+        }
+        if data_real.starts_with(&real) {
+            return Err(Refused::ContainsData {
+                out: shown,
+                data: data_shown,
+            });
+        }
+        if cwd_real.starts_with(&real) {
+            return Err(Refused::ContainsCwd { out: shown });
+        }
+        let previous = match std::fs::symlink_metadata(&real) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(out)(e)),
+            Ok(meta) if !meta.is_dir() => return Err(Refused::NotAFolder { out: shown }),
+            Ok(_) => {
+                let empty = std::fs::read_dir(&real).map_err(io(out))?.next().is_none();
+                if empty {
+                    None
+                } else {
+                    let manifest =
+                        Manifest::read(&real).ok_or(Refused::NotABuild { out: shown.clone() })?;
+                    if let Some(what) = foreign(&real, &manifest) {
+                        return Err(Refused::Foreign { out: shown, what });
+                    }
+                    Some(manifest)
+                }
+            }
+        };
+        let target = Target {
+            shown: out.to_path_buf(),
+            real,
+            previous,
+        };
+        target.remove_dead_stages();
+        Ok(target)
+    }
+
+    /// OUT as the user wrote it.
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    /// The folder OUT's stages and swaps happen in.
+    fn parent(&self) -> &Path {
+        self.real.parent().unwrap_or(Path::new("/"))
+    }
+
+    /// OUT's own name, for the names of its stages.
+    fn name(&self) -> String {
+        self.real
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "site".to_owned())
+    }
+
+    /// Creates an empty stage beside OUT to write the build into.
+    pub fn stage(&self, interrupted: Arc<AtomicBool>) -> std::io::Result<Stage<'_>> {
+        std::fs::create_dir_all(self.parent())?;
+        let dir = self
+            .parent()
+            .join(format!(".{}.tmp-{}", self.name(), std::process::id()));
+        if dir.join(STAGE_MARK).exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir(&dir)?;
+        let stage = Stage {
+            target: self,
+            dir,
+            files: Mutex::new(Vec::new()),
+            previous: self
+                .previous
+                .as_ref()
+                .map(|m| m.files.iter().map(|(k, v)| (k.as_str(), v)).collect())
+                .unwrap_or_default(),
+            interrupted,
+            committed: false,
+        };
+        std::fs::write(stage.dir.join(STAGE_MARK), b"")?;
+        Ok(stage)
+    }
+
+    /// Removes stages (`.{OUT}.tmp-{pid}`) of builds that were killed: those
+    /// Vestnik marked as its own and whose process is gone.
+    fn remove_dead_stages(&self) {
+        let prefix = format!(".{}.tmp-", self.name());
+        let Ok(dir) = std::fs::read_dir(self.parent()) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let alive = Path::new("/proc").join(pid).exists();
+            let path = entry.path();
+            if !alive && pid.parse::<u32>().is_ok() && path.join(STAGE_MARK).is_file() {
+                match std::fs::remove_dir_all(&path) {
+                    Ok(()) => {
+                        tracing::info!("removed {} left by a build that stopped", path.display())
+                    }
+                    Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+                }
+            }
+        }
+    }
+}
+
+/// The first thing in `out` that `manifest` does not account for: a file it
+/// does not list, or a folder holding none of its files.
+fn foreign(out: &Path, manifest: &Manifest) -> Option<String> {
+    let mut folders = std::collections::HashSet::new();
+    for rel in manifest.files.keys() {
+        let mut p = Path::new(rel.as_str());
+        while let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+            folders.insert(parent.to_path_buf());
+            p = parent;
+        }
+    }
+    let walk = walkdir::WalkDir::new(out).min_depth(1).follow_links(false);
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => return Some(format!("an unreadable path ({e})")),
+        };
+        let rel = entry.path().strip_prefix(out).unwrap_or(entry.path());
+        let known = if entry.file_type().is_dir() {
+            folders.contains(rel)
+        } else {
+            rel == Path::new(MANIFEST)
+                || (entry.file_type().is_file()
+                    && rel.to_str().is_some_and(|r| manifest.files.contains_key(r)))
+        };
+        if !known {
+            return Some(entry.path().display().to_string());
+        }
+    }
+    None
+}
+
+/// `path` made absolute against `cwd`, with symlinks resolved in the part
+/// that exists and `.`/`..` applied to the part that does not yet.
+fn resolve(cwd: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    let abs = cwd.join(path);
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(mut real) => {
+                for part in rest.iter().rev() {
+                    match part {
+                        Component::ParentDir => {
+                            real.pop();
+                        }
+                        Component::Normal(name) => real.push(name),
+                        _ => {}
+                    }
+                }
+                return Ok(real);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A dangling symlink exists but cannot be resolved.
+                if std::fs::symlink_metadata(existing).is_ok() {
+                    return Err(std::io::Error::other(
+                        "it is a symbolic link to nothing; remove it or give another folder",
+                    ));
+                }
+                let Some(last) = existing.components().next_back() else {
+                    return Err(e);
+                };
+                rest.push(last);
+                existing = existing.parent().ok_or(e)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What writing one file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// New or changed bytes were written.
+    Wrote,
+    /// The bytes equal the previous build's: that file was linked, keeping its mtime.
+    Kept,
+}
+
+/// A build being written beside OUT. Dropped uncommitted (an error, a
+/// panic, an interruption), it removes itself.
+pub struct Stage<'a> {
+    target: &'a Target,
+    dir: PathBuf,
+    files: Mutex<Vec<(String, FileRecord)>>,
+    previous: HashMap<&'a str, &'a FileRecord>,
+    interrupted: Arc<AtomicBool>,
+    committed: bool,
+}
+
+impl Stage<'_> {
+    /// Writes `bytes` as the file `rel` (`/`-separated, relative to OUT), or
+    /// links the previous build's copy when its bytes are the same. Fails
+    /// with [`std::io::ErrorKind::Interrupted`] once the build was interrupted.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> std::io::Result<Written> {
+        if self.interrupted.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "interrupted",
+            ));
+        }
+        let record = FileRecord {
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(bytes)),
+        };
+        let path = self.dir.join(rel);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        let same = self.previous.get(rel).is_some_and(|r| **r == record);
+        let outcome = if same && std::fs::hard_link(self.target.real.join(rel), &path).is_ok() {
+            Written::Kept
+        } else {
+            std::fs::write(&path, bytes)?;
+            Written::Wrote
+        };
+        self.lock_files().push((rel.to_owned(), record));
+        Ok(outcome)
+    }
+
+    /// The path of `rel` inside the stage (to set a copied file's mtime).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    fn lock_files(&self) -> std::sync::MutexGuard<'_, Vec<(String, FileRecord)>> {
+        // A panic while holding the lock leaves a plain Vec; it is still usable.
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Files of the previous build that this one does not have.
+    pub fn removed(&self) -> usize {
+        let files = self.lock_files();
+        let now: std::collections::HashSet<&str> = files.iter().map(|(r, _)| r.as_str()).collect();
+        self.previous.keys().filter(|r| !now.contains(**r)).count()
+    }
+
+    /// Writes the manifest and puts the stage in OUT's place: one atomic
+    /// exchange where the filesystem has it, else two renames. The previous
+    /// build's files are then removed, and nothing else.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let manifest = Manifest {
+            generator: "vestnik".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            files: std::mem::take(&mut *self.lock_files())
+                .into_iter()
+                .collect(),
+        };
+        let json = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
+        std::fs::write(self.dir.join(MANIFEST), json)?;
+        std::fs::remove_file(self.dir.join(STAGE_MARK))?;
+        let out = &self.target.real;
+        if self.target.previous.is_none() {
+            // OUT is missing or an empty folder, which rename(2) replaces.
+            std::fs::rename(&self.dir, out)?;
+        } else {
+            exchange(&self.dir, out)?;
+            // The stage's path now holds the previous build.
+            remove_build(&self.dir, self.target.previous.as_ref());
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Stage<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                tracing::warn!("cannot remove {}: {e}", self.dir.display());
+            }
+        }
+    }
+}
+
+/// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`).
+/// Where the filesystem cannot, OUT steps aside and the stage is renamed in:
+/// OUT is then missing for the moment between two renames.
+fn exchange(stage: &Path, out: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, stage, CWD, out, RenameFlags::EXCHANGE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let aside = stage.with_extension("old");
+    std::fs::rename(out, &aside)?;
+    std::fs::rename(stage, out)?;
+    std::fs::rename(&aside, stage)
+}
+
+/// Removes a previous build at `dir`: the files its manifest lists, the
+/// manifest, then the folders left empty. Anything else (added after the
+/// check) stays, and is reported.
+fn remove_build(dir: &Path, manifest: Option<&Manifest>) {
+    if let Some(manifest) = manifest {
+        for rel in manifest.files.keys() {
+            let _ = std::fs::remove_file(dir.join(rel));
+        }
+    }
+    let _ = std::fs::remove_file(dir.join(MANIFEST));
+    let _ = std::fs::remove_file(dir.join(STAGE_MARK));
+    let folders: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .contents_first(true)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_dir())
+        .map(|e| e.into_path())
+        .collect();
+    for folder in folders {
+        let _ = std::fs::remove_dir(folder);
+    }
+    if dir.exists() {
+        tracing::warn!(
+            "kept {}: it holds files the previous build did not write",
+            dir.display()
+        );
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    use std::fmt::Write as _;
+    digest
+        .iter()
+        .fold(String::with_capacity(digest.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_normalizes_what_does_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(real.join("a")).unwrap();
+        let cases = [
+            ("a", real.join("a")),
+            ("a/", real.join("a")),
+            ("./a/../b/c", real.join("b/c")),
+            ("new/../x", real.join("x")),
+            ("a/new/./y/", real.join("a/new/y")),
+        ];
+        for (given, want) in cases {
+            assert_eq!(resolve(&real, Path::new(given)).unwrap(), want, "{given}");
+        }
+        std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
+        assert_eq!(
+            resolve(&real, Path::new("link/z")).unwrap(),
+            real.join("a/z")
+        );
+        std::os::unix::fs::symlink(real.join("none"), real.join("dangling")).unwrap();
+        assert!(resolve(&real, Path::new("dangling")).is_err());
+    }
+
+    #[test]
+    fn foreign_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        std::fs::create_dir_all(out.join("feeds")).unwrap();
+        std::fs::write(out.join("feeds/all.rss"), "x").unwrap();
+        std::fs::write(out.join(MANIFEST), "{}").unwrap();
+        let mut manifest = Manifest::default();
+        manifest.files.insert(
+            "feeds/all.rss".into(),
+            FileRecord {
+                size: 1,
+                sha256: String::new(),
+            },
+        );
+        assert_eq!(foreign(out, &manifest), None);
+        std::fs::create_dir(out.join("notes")).unwrap();
+        assert_eq!(
+            foreign(out, &manifest),
+            Some(out.join("notes").display().to_string())
+        );
+        std::fs::remove_dir(out.join("notes")).unwrap();
+        std::fs::write(out.join("feeds/mine.txt"), "x").unwrap();
+        assert_eq!(
+            foreign(out, &manifest),
+            Some(out.join("feeds/mine.txt").display().to_string())
+        );
+    }
+}
