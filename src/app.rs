@@ -98,6 +98,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         trusted_proxies: serve::client_ip::TrustedProxies::new(args.trusted_proxies.clone()),
         media_from: Some(args.data.clone()),
+        send_timeout: Duration::from_secs(args.send_timeout.max(1)),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

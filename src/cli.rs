@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// Largest request head in bytes (request line plus headers).
     #[arg(long, default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
+    /// Seconds a response may wait for a client that stopped reading before
+    /// the connection is dropped (like nginx's send_timeout).
+    #[arg(long, default_value_t = 60)]
+    pub send_timeout: u64,
     /// Most connections served at once; further ones wait in the kernel backlog.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,

@@ -230,7 +230,7 @@ impl Config {
     /// Reads and validates `DATA/site.toml`.
     pub fn load(data_dir: &Path) -> Result<Config, Diagnostic> {
         let path = data_dir.join(SITE_FILE);
-        let text = std::fs::read_to_string(&path)
+        let text = crate::file::read_to_string(&path)
             .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
         Self::parse(&path, &text)
     }

@@ -490,7 +490,7 @@ pub fn parse_sources(path: &Path, text: &str) -> Result<Vec<Source>, Diagnostic>
 /// Reads `DATA/sources.toml`; a missing file means no known sources.
 pub fn load_sources(data_dir: &Path) -> Result<Vec<Source>, Diagnostic> {
     let path = data_dir.join(SOURCES_FILE);
-    match std::fs::read_to_string(&path) {
+    match crate::file::read_to_string(&path) {
         Ok(text) => parse_sources(&path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Diagnostic::file(

@@ -3,6 +3,7 @@
 //! Modules in reading order:
 //! - [`diagnostic`]: problems tied to a file and a position;
 //! - [`text`]: XML-safe text and slugs;
+//! - [`file`]: opening DATA's files without blocking on FIFOs or devices;
 //! - [`config`]: `site.toml`, validated once;
 //! - [`entry`]: one entry file parsed (pure), and the directory loaded;
 //! - [`media`]: files under `DATA/media/`: path rule, URL, type, safe open;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod entry;
 pub mod export;
+pub mod file;
 pub mod import;
 pub mod media;
 pub mod model;

@@ -89,13 +89,10 @@ pub fn open(data_dir: &Path, rel: &str) -> Result<(File, Metadata), MediaError> 
     if !real.starts_with(&root) {
         return Err(MediaError::Outside(shown));
     }
-    let file = File::open(&real).map_err(|e| MediaError::Missing(shown.clone(), e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| MediaError::Missing(shown.clone(), e))?;
-    if !meta.is_file() {
-        return Err(MediaError::NotFile(shown));
-    }
+    let (file, meta) = crate::file::open_regular(&real).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => MediaError::NotFile(shown.clone()),
+        _ => MediaError::Missing(shown.clone(), e),
+    })?;
     if meta.len() > MAX_MEDIA_BYTES {
         return Err(MediaError::TooLarge(shown, meta.len()));
     }

@@ -115,6 +115,16 @@ pub fn scan(data_dir: &Path, root: &Path) -> (Vec<Candidate>, Vec<Diagnostic>) {
                 }
             }
         } else if !item.file_type().is_file() {
+            // A FIFO, socket or device named like an entry: reported, never opened.
+            if let Ok(meta) = item.metadata() {
+                problems.push(Diagnostic::file(
+                    &path,
+                    format!(
+                        "cannot read: {}; only regular files are read",
+                        crate::file::kind(&meta)
+                    ),
+                ));
+            }
             continue;
         }
         if let Some(rel) = relative(&entries_root, &path) {
@@ -589,7 +599,7 @@ fn previous_config_kept(mut d: Diagnostic) -> Diagnostic {
 
 fn read_config(data_dir: &Path, base_url: Option<&url::Url>) -> Result<(Config, u64), Diagnostic> {
     let path = data_dir.join(SITE_FILE);
-    let text = std::fs::read_to_string(&path)
+    let text = crate::file::read_to_string(&path)
         .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
     let mut config = Config::parse(&path, &text)?;
     if let Some(url) = base_url {
@@ -689,17 +699,15 @@ fn read_state(
         draft: false,
         media: Vec::new(),
     };
-    let file = match std::fs::File::open(&c.path) {
-        Ok(file) => file,
+    // Never a blocking open: a FIFO named like an entry once froze reloads.
+    let (file, meta) = match crate::file::open_regular(&c.path) {
+        Ok(found) => found,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(unreadable(stat(&c.path)?, format!("cannot read: {e}"))),
     };
-    let stat = match file.metadata() {
-        Ok(m) => Stat {
-            len: m.len(),
-            mtime: m.modified().ok(),
-        },
-        Err(e) => return Some(unreadable(stat(&c.path)?, format!("cannot read: {e}"))),
+    let stat = Stat {
+        len: meta.len(),
+        mtime: meta.modified().ok(),
     };
     let bytes = match read_limited(file, stat.len, ctx.config.max_entry_bytes) {
         Ok(b) => b,

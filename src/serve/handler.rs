@@ -348,7 +348,8 @@ fn not_found(snapshot: &Snapshot) -> Response<Body> {
     r
 }
 
-fn plain(status: StatusCode, text: String) -> Response<Body> {
+/// A short plain-text response (errors), with its length.
+pub fn plain(status: StatusCode, text: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "text/plain; charset=utf-8")

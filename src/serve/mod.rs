@@ -30,6 +30,12 @@ use tokio::sync::Semaphore;
 use crate::snapshot::Snapshot;
 use client_ip::TrustedProxies;
 
+/// A response body: bytes from the snapshot, or a media file streamed from disk.
+pub type Body = http_body_util::Either<
+    handler::Body,
+    http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::io::Error>,
+>;
+
 /// The snapshot being served, swapped whole by reloads.
 pub type Current = Arc<ArcSwap<Snapshot>>;
 
@@ -52,6 +58,9 @@ pub struct Limits {
     /// The data directory whose `media/` folder is served at `/media/`;
     /// `None` serves no media.
     pub media_from: Option<std::path::PathBuf>,
+    /// Time a write to a client may stay blocked (a client that stopped
+    /// reading) before the connection is dropped.
+    pub send_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +73,7 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(10),
             trusted_proxies: TrustedProxies::default(),
             media_from: None,
+            send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -72,7 +82,7 @@ struct Shared {
     current: Current,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: TrustedProxies,
-    media_from: Option<std::path::PathBuf>,
+    media: Option<Arc<media::MediaFiles>>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and gives
@@ -89,7 +99,10 @@ pub async fn run(
             .rate
             .map(|(rate, burst)| RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
         trusted_proxies: limits.trusted_proxies.clone(),
-        media_from: limits.media_from.clone(),
+        media: limits
+            .media_from
+            .clone()
+            .map(|data| Arc::new(media::MediaFiles::new(data))),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -128,10 +141,15 @@ pub async fn run(
         }
         let shared = shared.clone();
         let service = service_fn(move |req| {
-            let response = answer(&shared, peer, &req);
-            async move { Ok::<_, Infallible>(response) }
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(answer(&shared, peer, &req).await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        // A client that stops reading holds a connection, and for media a
+        // file, only until the send timeout (nginx's send_timeout).
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.send_timeout));
+        let io = TokioIo::new(Box::pin(stream));
+        let conn = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection closed: {e}");
@@ -151,7 +169,7 @@ pub async fn run(
     Ok(())
 }
 
-fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Response<handler::Body> {
+async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let client = shared.trusted_proxies.client(peer.ip(), req.headers());
     // Load balancers poll /healthz on their own schedule; never throttle them.
@@ -159,21 +177,13 @@ fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> Respons
         .then(|| rate_limited(shared, client))
         .flatten();
     let response = match limited {
-        Some(r) => r,
-        None => match &shared.media_from {
-            Some(data) if media::is_media(req) => {
+        Some(r) => r.map(Body::Left),
+        None => match &shared.media {
+            Some(files) if media::is_media(req) => {
                 let max_age = u64::from(shared.current.load().site.config.cache_max_age);
-                // The one response read from disk: let the runtime move its
-                // other tasks off this worker while the file is read.
-                let read = || media::respond(data, max_age, req);
-                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                        tokio::task::block_in_place(read)
-                    }
-                    _ => read(),
-                }
+                files.respond(max_age, req).await
             }
-            _ => handler::respond(&shared.current.load(), req),
+            _ => handler::respond(&shared.current.load(), req).map(Body::Left),
         },
     };
     let bytes: u64 = response
