@@ -249,3 +249,25 @@ fn byte_ranges_agree_with_curl() {
         "resumed download differs"
     );
 }
+
+#[test]
+fn http_1_1_without_host_is_a_bad_request() {
+    let dir = data_dir();
+    let server = Server::start(dir.path(), &[]);
+    let status = |request: &str| {
+        let addr = server.base.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut head = [0; 12];
+        s.read_exact(&mut head).unwrap();
+        String::from_utf8_lossy(&head[9..]).into_owned()
+    };
+    assert_eq!(status("GET /feeds/all.rss HTTP/1.1\r\n\r\n"), "400");
+    assert_eq!(
+        status("GET /feeds/all.rss HTTP/1.1\r\nHost: x\r\n\r\n"),
+        "200"
+    );
+    // HTTP/1.0 has no Host requirement.
+    assert_eq!(status("GET /feeds/all.rss HTTP/1.0\r\n\r\n"), "200");
+}

@@ -26,7 +26,9 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
     let mut channel = Channel {
         title: feed.title(),
         link: feed.html_url().to_string(),
-        description: feed.description(),
+        // Plain text, escaped as HTML like item summaries: RSS readers render
+        // <description> as HTML, so markup here would become live markup.
+        description: crate::entry::html::escape(&feed.description()),
         language: (!config.language.is_empty()).then(|| config.language.clone()),
         pub_date: Some(updated.clone()),
         last_build_date: Some(updated),
@@ -211,5 +213,38 @@ mod tests {
             xml.contains("<description><![CDATA[1 &lt; 2 &amp; &lt;img src=x onerror=alert(1)&gt;]]></description>"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn channel_descriptions_are_escaped_like_summaries() {
+        let config = Config::parse(
+            std::path::Path::new("site.toml"),
+            "title = \"T\"\nbase_url = \"http://example.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"a\"\ntitle = \"A\"\ndescription = \"<b>bold</b><script>alert(1)</script> & more\"\n",
+        )
+        .unwrap();
+        let section = config.sections[0].clone();
+        let site = Site::new(config, Vec::new(), Vec::new());
+        for xml in [
+            render(&site.feed(Scope::Section(&section))),
+            super::super::yandex::render(&site.feed(Scope::Section(&section))),
+        ] {
+            let xml = String::from_utf8(xml).unwrap();
+            let doc = roxmltree::Document::parse(&xml).unwrap();
+            let channel = doc
+                .descendants()
+                .find(|n| n.has_tag_name("channel"))
+                .unwrap();
+            let description = channel
+                .children()
+                .find(|n| n.has_tag_name("description"))
+                .and_then(|n| n.text())
+                .unwrap();
+            // What a reader renders as HTML is the text, not markup.
+            assert_eq!(
+                description,
+                "&lt;b&gt;bold&lt;/b&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; more",
+                "{xml}"
+            );
+        }
     }
 }

@@ -75,7 +75,9 @@ fn write(feed: &Feed<'_>, items: Vec<Item>) -> Vec<u8> {
     let channel = Channel {
         title: feed.title(),
         link: feed.html_url().to_string(),
-        description: feed.description(),
+        // Plain text, escaped as HTML like item summaries: RSS readers render
+        // <description> as HTML, so markup here would become live markup.
+        description: crate::entry::html::escape(&feed.description()),
         language: (!config.language.is_empty()).then(|| config.language.clone()),
         pub_date: Some(updated.clone()),
         last_build_date: Some(updated),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -176,7 +176,13 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
     let limited = (req.uri().path() != "/healthz")
         .then(|| rate_limited(shared, client))
         .flatten();
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request
+    // without Host (hyper leaves this to the service).
+    let hostless = req.version() == http::Version::HTTP_11 && !req.headers().contains_key(HOST);
     let response = match limited {
+        _ if hostless => {
+            handler::plain(StatusCode::BAD_REQUEST, "missing Host header\n".into()).map(Body::Left)
+        }
         Some(r) => r.map(Body::Left),
         None => match &shared.media {
             Some(files) if media::is_media(req) => {
