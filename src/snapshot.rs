@@ -255,7 +255,10 @@ pub struct Snapshot {
     ids: Arc<OnceLock<HashMap<String, usize>>>,
     /// Feed pages past the first and bundles, rendered on demand and cached
     /// for the life of this snapshot, bounded by their size in bytes.
+    /// Concurrent requests for one key wait for one render (single flight).
     feeds: Arc<quick_cache::sync::Cache<String, Arc<Resource>, ByteWeight>>,
+    /// [`Snapshot::limit_for_size`], once computed.
+    size_limit: Arc<OnceLock<usize>>,
 }
 
 /// Weighs cached resources by the bytes they hold.
@@ -270,6 +273,31 @@ impl quick_cache::Weighter<String, Arc<Resource>> for ByteWeight {
 
 /// Bytes of on-demand feed pages and bundles kept per snapshot.
 const FEED_CACHE_BYTES: u64 = 64 << 20;
+
+/// Shards of that cache. A shard holds at most its share of the bytes, and
+/// a resource heavier than that is never cached; two shards of 32 MiB keep
+/// even a page at [`ON_DEMAND_BYTES`] (with its compressed variants).
+const FEED_CACHE_SHARDS: usize = 2;
+
+/// About the largest body a `?limit=` feed page is rendered to: past it,
+/// the page holds fewer entries (see [`Snapshot::limit_for_size`]), and its
+/// paging links lead on to the rest.
+pub const ON_DEMAND_BYTES: usize = 8 << 20;
+
+fn feed_cache() -> quick_cache::sync::Cache<String, Arc<Resource>, ByteWeight> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(1024)
+        .weight_capacity(FEED_CACHE_BYTES)
+        .shards(FEED_CACHE_SHARDS)
+        .build()
+        .unwrap_or_else(|_| unreachable!("every option is set"));
+    quick_cache::sync::Cache::with_options(
+        options,
+        ByteWeight,
+        Default::default(),
+        Default::default(),
+    )
+}
 
 /// A feed beyond the standard ones: a later page, another page size, or a
 /// bundle of sections (`/feeds/all.rss?sections=a,b&limit=100&page=2`).
@@ -477,11 +505,8 @@ impl Snapshot {
             rendered: rerendered,
             pages: Arc::new(quick_cache::sync::Cache::new(PAGE_CACHE_ITEMS)),
             ids: Arc::new(OnceLock::new()),
-            feeds: Arc::new(quick_cache::sync::Cache::with_weighter(
-                1024,
-                FEED_CACHE_BYTES,
-                ByteWeight,
-            )),
+            feeds: Arc::new(feed_cache()),
+            size_limit: Arc::new(OnceLock::new()),
         }
     }
 
@@ -510,10 +535,12 @@ impl Snapshot {
             (slug, None) => Scope::Section(config.section(slug).ok_or(FeedMiss::NoFeed)?),
             (_, Some(_)) => return Err(FeedMiss::SectionsNeedAll),
         };
-        let per_page = query
-            .limit
-            .unwrap_or(config.feed_limit)
-            .clamp(1, config.max_limit);
+        // A `?limit=` is capped at `max_limit`, and so that the page stays
+        // near ON_DEMAND_BYTES even when the site's entries are huge.
+        let per_page = match query.limit {
+            Some(limit) => limit.clamp(1, config.max_limit.min(self.limit_for_size())),
+            None => config.feed_limit,
+        };
         let page = query.page.max(1);
         if !matches!(scope, Scope::Bundle(_)) && per_page == config.feed_limit && page == 1 {
             let path = format!("/{}", feed_path(slug, format.extension()));
@@ -538,6 +565,24 @@ impl Snapshot {
                 .feed_page(scope, per_page, page)
                 .ok_or(FeedMiss::PastEnd { pages })?;
             Ok(Arc::new(Resource::on_demand_feed(&feed, format)))
+        })
+    }
+
+    /// The most entries a `?limit=` page may hold so that it stays near
+    /// [`ON_DEMAND_BYTES`]: that budget over a generous estimate of the
+    /// site's largest entry (twice its Markdown, for the HTML, the summary
+    /// and escaping, plus 4 KiB for the item's other fields). Computed once
+    /// per snapshot, from the data alone, so replicas cap alike.
+    pub fn limit_for_size(&self) -> usize {
+        *self.size_limit.get_or_init(|| {
+            let largest = self
+                .site
+                .entries
+                .iter()
+                .map(|e| e.body.source_len())
+                .max()
+                .unwrap_or(0);
+            (ON_DEMAND_BYTES / (2 * largest + 4096)).max(1)
         })
     }
 

@@ -27,6 +27,14 @@ fn data_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The tests here time the server under load; run them one at a time so
+/// they do not load each other's servers.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")
         .arg(path)
@@ -62,6 +70,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn fifos_in_media_and_entries_never_block_the_server() {
+    let _serial = serial();
     let dir = data_dir();
     let data = dir.path();
     mkfifo(&data.join("media/fifo.txt"));
@@ -126,6 +135,7 @@ fn fifos_in_media_and_entries_never_block_the_server() {
 
 #[test]
 fn media_is_streamed_and_slow_readers_are_dropped() {
+    let _serial = serial();
     let dir = data_dir();
     let data = dir.path();
     let big: Vec<u8> = (0..32 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
@@ -270,4 +280,86 @@ fn http_1_1_without_host_is_a_bad_request() {
     );
     // HTTP/1.0 has no Host requirement.
     assert_eq!(status("GET /feeds/all.rss HTTP/1.0\r\n\r\n"), "200");
+}
+
+#[test]
+fn large_on_demand_pages_are_capped_cached_and_never_stall_the_server() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // Few entries in the standard feeds, so startup does not render 40 MB.
+    let site = SITE.replacen("[[sections]]", "feed_limit = 3\n[[sections]]", 1);
+    std::fs::write(data.join("site.toml"), site).unwrap();
+    std::fs::create_dir_all(data.join("entries")).unwrap();
+    let paragraph = "Длинный абзац текста новости, повторённый много раз. ".repeat(40);
+    let body = format!("{paragraph}\n\n").repeat(200); // ~760 KB
+    for i in 0..80 {
+        std::fs::write(
+            data.join(format!("entries/e{i:02}.md")),
+            format!(
+                "+++\ntitle = \"E{i}\"\ndate = \"2024-05-01T10:{i:02}:00Z\"\nsections = [\"news\"]\n+++\n\n{body}"
+            ),
+        )
+        .unwrap();
+    }
+    let server = Server::start(data, &[]);
+    let url = server.url("/feeds/all.rss?limit=80");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        let base = server.base.clone();
+        std::thread::spawn(move || {
+            let mut t = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || t.len() < 100 {
+                let started = Instant::now();
+                let r = client().get(format!("{base}/healthz")).send().unwrap();
+                assert_eq!(r.status(), 200);
+                t.push(started.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            t
+        })
+    };
+    // Four different pages at once, each rendered on the request path.
+    let renders: Vec<_> = (1..=4)
+        .map(|page| {
+            let url = format!("{url}&page={page}");
+            std::thread::spawn(move || {
+                let r = client().get(&url).send().unwrap();
+                assert_eq!(r.status(), 200, "{url}");
+                r.bytes().unwrap().len()
+            })
+        })
+        .collect();
+    let mut timings = Vec::new();
+    let sizes: Vec<usize> = renders.into_iter().map(|h| h.join().unwrap()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    timings.extend(watcher.join().unwrap());
+    timings.sort_by(f64::total_cmp);
+    let p99 = timings[(timings.len() * 99 / 100).min(timings.len() - 1)];
+    eprintln!(
+        "bodies {sizes:?}; /healthz p99 {p99:.1} ms over {} requests",
+        timings.len()
+    );
+    assert!(
+        p99 < 50.0,
+        "/healthz p99 {p99:.1} ms during four large renders"
+    );
+    // Capped near ON_DEMAND_BYTES (8 MiB), with the rest one `next` away.
+    for size in &sizes {
+        assert!(*size < 12 << 20, "a ?limit= page of {size} bytes");
+    }
+    let feed = client().get(&url).send().unwrap().text().unwrap();
+    let items = feed.matches("<item>").count();
+    assert!((1..80).contains(&items), "{items} items");
+    assert!(
+        feed.contains(&format!("limit={items}")),
+        "the self link names the capped limit"
+    );
+    assert!(feed.contains("rel=\"next\""), "no next link to the rest");
+    // Cached: the same bytes, quickly, with the same ETag.
+    let started = Instant::now();
+    let again = client().get(&url).send().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(again.text().unwrap(), feed);
 }

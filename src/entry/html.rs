@@ -79,6 +79,11 @@ pub struct LazyHtml {
 }
 
 impl LazyHtml {
+    /// Bytes of the Markdown source, to estimate rendered sizes without rendering.
+    pub fn source_len(&self) -> usize {
+        self.markdown.len() + self.suffix.len()
+    }
+
     /// A body to render later with `sanitizer`, followed by `suffix` (trusted HTML).
     pub fn new(markdown: String, suffix: String, sanitizer: Sanitizer) -> Self {
         LazyHtml {

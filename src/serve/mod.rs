@@ -83,6 +83,9 @@ struct Shared {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: TrustedProxies,
     media: Option<Arc<media::MediaFiles>>,
+    /// Permits for renders on the request path: one core is always left
+    /// for everything else.
+    renders: Arc<Semaphore>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and gives
@@ -103,6 +106,9 @@ pub async fn run(
             .media_from
             .clone()
             .map(|data| Arc::new(media::MediaFiles::new(data))),
+        renders: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        )),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -189,6 +195,7 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
                 let max_age = u64::from(shared.current.load().site.config.cache_max_age);
                 files.respond(max_age, req).await
             }
+            _ if may_render(req) => render_aside(shared, req).await.map(Body::Left),
             _ => handler::respond(&shared.current.load(), req).map(Body::Left),
         },
     };
@@ -210,6 +217,33 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
         user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-"),
     );
     response
+}
+
+/// Answers a request that may render (a later page, a bundle, an entry
+/// page) on the blocking pool, at most [`Shared::renders`] at once: a burst
+/// of large renders queues there instead of taking every core, so cached
+/// feeds and `/healthz` keep answering. Concurrent requests for the same
+/// page wait for one render (the snapshot's caches are single-flight).
+async fn render_aside(shared: &Shared, req: &Request<Incoming>) -> Response<handler::Body> {
+    let snapshot = shared.current.load_full();
+    let mut copy = Request::new(());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    let Ok(_permit) = shared.renders.clone().acquire_owned().await else {
+        return handler::respond(&snapshot, &copy);
+    };
+    let rendered = tokio::task::spawn_blocking(move || handler::respond(&snapshot, &copy)).await;
+    rendered.unwrap_or_else(|_| {
+        handler::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
+    })
+}
+
+/// True when answering may render on the request path (anything with a
+/// query, and entry pages); everything else is a lookup in the snapshot.
+fn may_render<B>(req: &Request<B>) -> bool {
+    req.uri().query().is_some() || req.uri().path().starts_with("/news/")
 }
 
 fn rate_limited(shared: &Shared, ip: IpAddr) -> Option<Response<handler::Body>> {
