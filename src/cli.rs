@@ -43,6 +43,30 @@ pub enum Command {
     /// then every problem as `FILE: reason` on stdout; the summary line and the
     /// progress bar go to stderr, as with `check`.
     Import(ImportArgs),
+    /// Start a new entry: writes DATA/entries/YYYY/YYYY-MM-DD-{slug}.md with
+    /// valid front matter (dated now in the site's zone, unless --at) and an
+    /// empty body, prints its path, and never overwrites a file.
+    New(NewArgs),
+}
+
+/// Options of `vestnik new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The entry's title.
+    pub title: String,
+    /// A section slug; repeat for several.
+    #[arg(long = "section", value_name = "SLUG", required = true)]
+    pub sections: Vec<String>,
+    /// Publication time in the site's zone, e.g. "28.11.2024 14:30"; default now.
+    #[arg(long, value_name = "\"DD.MM.YYYY HH:MM\"")]
+    pub at: Option<String>,
+    /// The agency the article comes from (its URL and feed are taken from
+    /// sources.toml when it is listed there).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// The data directory.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
 }
 
 /// Options of `vestnik build`.

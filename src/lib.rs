@@ -17,6 +17,7 @@
 //! - [`websub`]: hub links of feeds, and pings to the hub for changed feeds;
 //! - [`app`]: the `serve` command assembled from the pieces above;
 //! - [`import`]: saved news pages (plain text) to entry files;
+//! - [`new`]: `vestnik new`, a new entry file with valid front matter;
 //! - [`cli`]: the command line.
 //!
 //! `config → entry → model → render → snapshot` does no network I/O and never
@@ -32,6 +33,7 @@ pub mod file;
 pub mod import;
 pub mod media;
 pub mod model;
+pub mod new;
 pub mod out_dir;
 pub mod reload;
 pub mod render;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Check { data } => check_command(&data),
         Command::Import(args) => import_command(&args),
         Command::Build(args) => build_command(&args),
+        Command::New(args) => new_command(&args),
     };
     match result {
         Ok(code) => code,
@@ -67,6 +68,19 @@ fn import_command(args: &vestnik::cli::ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn new_command(args: &vestnik::cli::NewArgs) -> anyhow::Result<ExitCode> {
+    let request = vestnik::new::Request {
+        title: args.title.clone(),
+        sections: args.sections.clone(),
+        at: args.at.clone(),
+        source: args.source.clone(),
+    };
+    // The clock is read here, at the edge; `new::plan` takes the time.
+    let path = vestnik::new::run(&args.data, &request, chrono::Utc::now())?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {

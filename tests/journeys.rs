@@ -46,7 +46,42 @@ const JOURNEYS: &[(&str, &str)] = &[
         "target/release/vestnik serve data --base-url https://news.example.org/",
         "serve_with_base_url_links_to_the_public_address",
     ),
+    (
+        "target/release/vestnik new --section gorodskoi-passazhirskii-transport --source \"Информационное агентство URA.RU\" \"Новые трамваи в Омске\"",
+        "new_writes_an_entry_that_is_published",
+    ),
 ];
+
+/// Splits a command line as a POSIX shell would for the commands README.md
+/// shows: words separated by spaces, double quotes grouping.
+fn words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in command.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    assert!(!quoted, "unbalanced quotes in `{command}`");
+    if any {
+        words.push(word);
+    }
+    words
+}
 
 /// The commands in README.md's `sh` blocks, comments removed.
 fn readme_commands() -> Vec<String> {
@@ -166,7 +201,8 @@ impl Project {
     }
 
     fn command(&self, cwd: &str, command: &str) -> Command {
-        let words: Vec<&str> = command.split_whitespace().collect();
+        let words = words(command);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let (program, args): (PathBuf, &[&str]) = match words.as_slice() {
             ["cargo", "run", "--release", "--", args @ ..] => {
                 (self.dir().join("target/release/vestnik"), args)
@@ -882,4 +918,52 @@ fn import_dry_run_names_the_file_it_would_write() {
     let out = project.run("target/release/vestnik check data");
     assert_eq!(out.status.code(), Some(0));
     assert_ne!(tree_hash(&project.data()), before);
+}
+
+#[test]
+fn new_writes_an_entry_that_is_published() {
+    let project = Project::new();
+    let command = "target/release/vestnik new --section gorodskoi-passazhirskii-transport --source \"Информационное агентство URA.RU\" \"Новые трамваи в Омске\"";
+    let out = project.run(command);
+    assert_eq!(out.status.code(), Some(0));
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        printed.starts_with("data/entries/") && printed.ends_with("-novye-tramvai-v-omske.md"),
+        "{printed}"
+    );
+    let written = std::fs::read_to_string(project.dir().join(&printed)).unwrap();
+    assert!(
+        written.contains("title = \"Новые трамваи в Омске\""),
+        "{written}"
+    );
+    assert!(
+        written.contains("[source]\nname = \"Информационное агентство URA.RU\"\nurl = "),
+        "{written}"
+    );
+    // Valid as written, and published.
+    let check = project.run("target/release/vestnik check data");
+    assert_eq!(check.status.code(), Some(0));
+    let served = project.serve_in(".", "cargo run --release -- serve data");
+    let (_, feed) = served.get("/feeds/gorodskoi-passazhirskii-transport.rss");
+    assert!(
+        feed.contains("<title>Новые трамваи в Омске</title>"),
+        "{feed}"
+    );
+    // Never overwritten.
+    std::fs::write(project.dir().join(&printed), "отредактировано").unwrap();
+    let again = project.run(command);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(project.dir().join(&printed)).unwrap(),
+        "отредактировано"
+    );
+    // An unknown section lists the valid ones.
+    let wrong = project.run("target/release/vestnik new --section sport \"Матч\"");
+    assert_eq!(wrong.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("unknown section \"sport\" (known: informatizatsiia-"),
+        "{said}"
+    );
 }
