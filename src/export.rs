@@ -42,7 +42,10 @@ impl std::ops::Add for Stats {
 /// The file, relative to OUT, that holds the resource served at `key`.
 ///
 /// Pages become `index.html` in a folder named like their path, so a plain
-/// `try_files $uri $uri/index.html` serves them at the same URLs.
+/// `try_files $uri $uri/index.html` serves them at the same URLs. Later
+/// pages of the home page and of section pages, `/?page=N` and
+/// `/sections/{slug}?page=N`, become `page/N/index.html` and
+/// `sections/{slug}/page/N/index.html` (deploy/nginx.conf maps the query).
 pub fn file_for(key: &str) -> Option<PathBuf> {
     if key == "/" {
         return Some(PathBuf::from("index.html"));
@@ -56,16 +59,22 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
         }
     }
     let rel = key.strip_prefix('/')?;
-    // Later pages of a feed: `/feeds/{slug}.{ext}?page=N` is the file
-    // `feeds/pages/{slug}/N.{ext}` (deploy/nginx.conf maps the query).
     if let Some((path, page)) = rel.split_once("?page=") {
-        let (slug, ext) = path.strip_prefix("feeds/")?.rsplit_once('.')?;
         let page: usize = page.parse().ok().filter(|&n| n > 1)?;
-        Format::from_extension(ext)?;
-        if slug.is_empty() || slug.contains('/') || slug.starts_with('.') {
-            return None;
+        let plain_slug =
+            |slug: &str| !slug.is_empty() && !slug.contains('/') && !slug.starts_with('.');
+        if path.is_empty() {
+            return Some(PathBuf::from(format!("page/{page}/index.html")));
         }
-        return Some(PathBuf::from(format!("feeds/pages/{slug}/{page}.{ext}")));
+        if let Some(slug) = path.strip_prefix("sections/") {
+            return plain_slug(slug)
+                .then(|| PathBuf::from(format!("sections/{slug}/page/{page}/index.html")));
+        }
+        // Later pages of a feed: `/feeds/{slug}.{ext}?page=N` is the file
+        // `feeds/pages/{slug}/N.{ext}`.
+        let (slug, ext) = path.strip_prefix("feeds/")?.rsplit_once('.')?;
+        Format::from_extension(ext)?;
+        return plain_slug(slug).then(|| PathBuf::from(format!("feeds/pages/{slug}/{page}.{ext}")));
     }
     if rel.contains('?')
         || rel
@@ -81,7 +90,8 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
     }
 }
 
-/// Writes every resource of `snapshot`, and every entry's page, into `out`.
+/// Writes every resource of `snapshot`, every entry's page, every later
+/// page of the feeds and of the home and section pages, into `out`.
 pub fn export(snapshot: &Snapshot, out: &Path) -> std::io::Result<Stats> {
     export_with_media(snapshot, None, out)
 }
@@ -128,6 +138,12 @@ pub fn export_with_media(
                 stats
             }))?;
         stats = stats + write_feed_pages(snapshot, &tmp)?;
+        stats = stats
+            + total(
+                crate::snapshot::later_listings(site)
+                    .par_iter()
+                    .map(|(key, feed)| write_at(&tmp, key, &crate::snapshot::render_listing(feed))),
+            )?;
         if let Some(data) = media_from {
             copy_media(data, &tmp, &mut stats)?;
         }
@@ -283,6 +299,19 @@ mod tests {
             ("/feeds/all.rss?page=x", None),
             ("/feeds/a/b.rss?page=2", None),
             ("/feeds/all.rss?sections=a", None),
+            ("/subscribe", Some("subscribe/index.html")),
+            ("/?page=2", Some("page/2/index.html")),
+            ("/?page=1", None),
+            ("/?page=x", None),
+            (
+                "/sections/sport?page=3",
+                Some("sections/sport/page/3/index.html"),
+            ),
+            ("/sections/sport?page=1", None),
+            ("/sections/?page=2", None),
+            ("/sections/a/b?page=2", None),
+            ("/sections/.x?page=2", None),
+            ("/news/x?page=2", None),
             ("relative", None),
         ];
         for (key, want) in cases {
