@@ -61,7 +61,10 @@ impl std::ops::Add for Stats {
 /// The file, relative to OUT, that holds the resource served at `key`.
 ///
 /// Pages become `index.html` in a folder named like their path, so a plain
-/// `try_files $uri $uri/index.html` serves them at the same URLs.
+/// `try_files $uri $uri/index.html` serves them at the same URLs. Later
+/// pages of the home page and of section pages, `/?page=N` and
+/// `/sections/{slug}?page=N`, become `page/N/index.html` and
+/// `sections/{slug}/page/N/index.html` (deploy/nginx.conf maps the query).
 pub fn file_for(key: &str) -> Option<PathBuf> {
     if key == "/" {
         return Some(PathBuf::from("index.html"));
@@ -75,16 +78,22 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
         }
     }
     let rel = key.strip_prefix('/')?;
-    // Later pages of a feed: `/feeds/{slug}.{ext}?page=N` is the file
-    // `feeds/pages/{slug}/N.{ext}` (deploy/nginx.conf maps the query).
     if let Some((path, page)) = rel.split_once("?page=") {
-        let (slug, ext) = path.strip_prefix("feeds/")?.rsplit_once('.')?;
         let page: usize = page.parse().ok().filter(|&n| n > 1)?;
-        Format::from_extension(ext)?;
-        if slug.is_empty() || slug.contains('/') || slug.starts_with('.') {
-            return None;
+        let plain_slug =
+            |slug: &str| !slug.is_empty() && !slug.contains('/') && !slug.starts_with('.');
+        if path.is_empty() {
+            return Some(PathBuf::from(format!("page/{page}/index.html")));
         }
-        return Some(PathBuf::from(format!("feeds/pages/{slug}/{page}.{ext}")));
+        if let Some(slug) = path.strip_prefix("sections/") {
+            return plain_slug(slug)
+                .then(|| PathBuf::from(format!("sections/{slug}/page/{page}/index.html")));
+        }
+        // Later pages of a feed: `/feeds/{slug}.{ext}?page=N` is the file
+        // `feeds/pages/{slug}/N.{ext}`.
+        let (slug, ext) = path.strip_prefix("feeds/")?.rsplit_once('.')?;
+        Format::from_extension(ext)?;
+        return plain_slug(slug).then(|| PathBuf::from(format!("feeds/pages/{slug}/{page}.{ext}")));
     }
     if rel.contains('?')
         || rel
@@ -116,27 +125,33 @@ pub fn export(
     let items: Vec<(&String, &Arc<Resource>)> = snapshot.resources.iter().collect();
     let site = &*snapshot.site;
     let bar = progress(items.len() + site.entries.len());
-    let result = (|| -> std::io::Result<Stats> {
-        // Every step runs on rayon's pool: rendering, compressing and
-        // writing one file is independent of every other.
-        let mut stats = total(items.par_iter().map(|(key, resource)| {
-            let stats = write_at(&stage, key, resource);
-            bar.inc(1);
-            stats
-        }))?;
-        stats = stats
-            + total(site.entries.par_iter().map(|entry| {
-                let key = format!("/news/{}", entry.id);
-                let stats = write_at(&stage, &key, &snapshot.render_news_page(entry));
+    let result =
+        (|| -> std::io::Result<Stats> {
+            // Every step runs on rayon's pool: rendering, compressing and
+            // writing one file is independent of every other.
+            let mut stats = total(items.par_iter().map(|(key, resource)| {
+                let stats = write_at(&stage, key, resource);
                 bar.inc(1);
                 stats
             }))?;
-        stats = stats + write_feed_pages(snapshot, &stage)?;
-        if let Some(data) = media_from {
-            copy_media(data, &stage, &mut stats)?;
-        }
-        Ok(stats)
-    })();
+            stats = stats
+                + total(site.entries.par_iter().map(|entry| {
+                    let key = format!("/news/{}", entry.id);
+                    let stats = write_at(&stage, &key, &snapshot.render_news_page(entry));
+                    bar.inc(1);
+                    stats
+                }))?;
+            stats = stats + write_feed_pages(snapshot, &stage)?;
+            stats =
+                stats
+                    + total(crate::snapshot::later_listings(site).par_iter().map(
+                        |(key, feed)| write_at(&stage, key, &crate::snapshot::render_listing(feed)),
+                    ))?;
+            if let Some(data) = media_from {
+                copy_media(data, &stage, &mut stats)?;
+            }
+            Ok(stats)
+        })();
     bar.finish_and_clear();
     let mut stats = result?;
     stats.removed = stage.removed();
@@ -258,6 +273,19 @@ mod tests {
             ("/feeds/all.rss?page=x", None),
             ("/feeds/a/b.rss?page=2", None),
             ("/feeds/all.rss?sections=a", None),
+            ("/subscribe", Some("subscribe/index.html")),
+            ("/?page=2", Some("page/2/index.html")),
+            ("/?page=1", None),
+            ("/?page=x", None),
+            (
+                "/sections/sport?page=3",
+                Some("sections/sport/page/3/index.html"),
+            ),
+            ("/sections/sport?page=1", None),
+            ("/sections/?page=2", None),
+            ("/sections/a/b?page=2", None),
+            ("/sections/.x?page=2", None),
+            ("/news/x?page=2", None),
             ("relative", None),
         ];
         for (key, want) in cases {

@@ -375,6 +375,17 @@ impl Feed<'_> {
         }
     }
 
+    /// Page `page` of the human page the feed stands for: [`Feed::html_url`]
+    /// for page 1, with `?page=N` past it. The only place such a URL is
+    /// written, so page 1 has one URL and later pages have no other query.
+    pub fn html_page_url(&self, page: usize) -> Url {
+        let mut url = self.html_url();
+        if page > 1 {
+            url.set_query(Some(&format!("page={page}")));
+        }
+        url
+    }
+
     /// The newest `updated`-or-`date` among the feed's entries.
     ///
     /// An empty feed falls back to the newest entry of the whole site, then to

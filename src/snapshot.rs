@@ -253,10 +253,11 @@ pub struct Snapshot {
     pages: Arc<quick_cache::sync::Cache<String, Arc<Resource>>>,
     /// Entry index by id, built on the first entry page request.
     ids: Arc<OnceLock<HashMap<String, usize>>>,
-    /// Feed pages past the first and bundles, rendered on demand and cached
-    /// for the life of this snapshot, bounded by their size in bytes.
-    /// Concurrent requests for one key wait for one render (single flight).
-    feeds: Arc<quick_cache::sync::Cache<String, Arc<Resource>, ByteWeight>>,
+    /// Feed pages past the first, bundles, and the later pages of the home
+    /// and section pages, rendered on demand and cached for the life of
+    /// this snapshot, bounded by their size in bytes. Concurrent requests
+    /// for one key wait for one render (single flight).
+    later: Arc<quick_cache::sync::Cache<String, Arc<Resource>, ByteWeight>>,
     /// [`Snapshot::limit_for_size`], once computed.
     size_limit: Arc<OnceLock<usize>>,
 }
@@ -271,7 +272,7 @@ impl quick_cache::Weighter<String, Arc<Resource>> for ByteWeight {
     }
 }
 
-/// Bytes of on-demand feed pages and bundles kept per snapshot.
+/// Bytes of on-demand feed pages, bundles and later listing pages kept per snapshot.
 const FEED_CACHE_BYTES: u64 = 64 << 20;
 
 /// Shards of that cache. A shard holds at most its share of the bytes, and
@@ -327,6 +328,18 @@ pub enum FeedMiss {
     SectionsNeedAll,
 }
 
+/// Why a listing page (the home page or a section's, `?page=N`) has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageMiss {
+    /// No listing page at that path.
+    NoPage,
+    /// The page is past the last one.
+    PastEnd {
+        /// How many pages the listing has.
+        pages: usize,
+    },
+}
+
 /// Entry pages kept per snapshot; at ~10 KB each, about 20 MB at most.
 const PAGE_CACHE_ITEMS: usize = 2000;
 
@@ -336,6 +349,7 @@ enum Job<'f, 's> {
     Yandex(&'f Feed<'s>),
     SectionPage(&'f Feed<'s>),
     Index(&'f Site),
+    Subscribe(&'f Site),
     Opml(&'f Site, Format),
 }
 
@@ -369,6 +383,7 @@ impl Job<'_, '_> {
                 site.newest().map(SystemTime::from),
                 render::html::index(site),
             ),
+            Job::Subscribe(site) => Resource::new(TEXT_HTML, None, render::html::subscribe(site)),
             Job::Opml(site, format) => {
                 Resource::new(OPML, None, render::opml::render(site, *format))
             }
@@ -378,10 +393,7 @@ impl Job<'_, '_> {
 
 /// The snapshot key of the OPML list that names feeds in `format`.
 pub fn opml_key(format: Format) -> String {
-    match format {
-        Format::Rss => "/feeds.opml".to_owned(),
-        other => format!("/feeds.opml?format={}", other.extension()),
-    }
+    format!("/{}", render::opml::path(format))
 }
 
 impl Snapshot {
@@ -467,14 +479,18 @@ impl Snapshot {
         }
         // The home page counts every entry of every section, so it is always rebuilt.
         jobs.push(("/".to_owned(), Job::Index(&site)));
-        // The subscription lists depend on the configuration only.
-        for format in Format::ALL {
-            let path = opml_key(format);
+        // The subscription lists and the subscribe page depend on the
+        // configuration only.
+        let by_config = Format::ALL
+            .into_iter()
+            .map(|format| (opml_key(format), Job::Opml(&site, format)))
+            .chain([(SUBSCRIBE_KEY.to_owned(), Job::Subscribe(&site))]);
+        for (path, job) in by_config {
             match prev.and_then(|p| p.resources.get(&path)) {
                 Some(r) => {
                     resources.insert(path, r.clone());
                 }
-                None => jobs.push((path, Job::Opml(&site, format))),
+                None => jobs.push((path, job)),
             }
         }
         let rendered: Vec<(String, Arc<Resource>)> = jobs
@@ -505,7 +521,7 @@ impl Snapshot {
             rendered: rerendered,
             pages: Arc::new(quick_cache::sync::Cache::new(PAGE_CACHE_ITEMS)),
             ids: Arc::new(OnceLock::new()),
-            feeds: Arc::new(feed_cache()),
+            later: Arc::new(feed_cache()),
             size_limit: Arc::new(OnceLock::new()),
         }
     }
@@ -560,7 +576,7 @@ impl Snapshot {
         }
         .self_url(format.extension());
         let key = &key[url::Position::BeforePath..];
-        self.feeds.get_or_insert_with(key, || {
+        self.later.get_or_insert_with(key, || {
             let feed = site
                 .feed_page(scope, per_page, page)
                 .ok_or(FeedMiss::PastEnd { pages })?;
@@ -591,6 +607,46 @@ impl Snapshot {
         self.resources.get(path)
     }
 
+    /// Page `page` (from 1) of a listing: the home page (`/`) or a
+    /// section's page (`/sections/{slug}`). Page 1 is the pre-rendered
+    /// resource; later pages are rendered on first request and cached with
+    /// the later feed pages, under `{path}?page={page}` (`listing_key`).
+    pub fn listing(&self, path: &str, page: usize) -> Result<Arc<Resource>, PageMiss> {
+        let site = &*self.site;
+        let scope = listing_scope(site, path).ok_or(PageMiss::NoPage)?;
+        if page <= 1 {
+            return self.get(path).cloned().ok_or(PageMiss::NoPage);
+        }
+        let per_page = listing_size(site, &scope);
+        let pages = crate::model::page_count(site.scope_len(&scope), per_page);
+        if page > pages {
+            return Err(PageMiss::PastEnd { pages });
+        }
+        self.later.get_or_insert_with(&listing_key(path, page), || {
+            let feed = site
+                .feed_page(scope, per_page, page)
+                .ok_or(PageMiss::PastEnd { pages })?;
+            Ok(Arc::new(render_listing(&feed)))
+        })
+    }
+
+    /// True when an entry with this id is published.
+    pub fn has_entry(&self, id: &str) -> bool {
+        self.ids().contains_key(id)
+    }
+
+    /// Entry index by id, built on first use.
+    fn ids(&self) -> &HashMap<String, usize> {
+        self.ids.get_or_init(|| {
+            self.site
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.id.clone(), i))
+                .collect()
+        })
+    }
+
     /// The page of the entry with this id, rendered on first request and
     /// cached for the life of the snapshot. Pre-rendering every entry page
     /// would cost memory proportional to the archive for pages few people open.
@@ -598,15 +654,7 @@ impl Snapshot {
         if let Some(r) = self.pages.get(id) {
             return Some(r);
         }
-        let ids = self.ids.get_or_init(|| {
-            self.site
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.id.clone(), i))
-                .collect()
-        });
-        let entry = &self.site.entries[*ids.get(id)?];
+        let entry = &self.site.entries[*self.ids().get(id)?];
         let page = Arc::new(self.render_news_page(entry));
         self.pages.insert(id.to_owned(), page.clone());
         Some(page)
@@ -622,6 +670,66 @@ impl Snapshot {
             crate::entry::html::uncached(|| render::html::news(&self.site, entry)),
         )
     }
+}
+
+/// The snapshot key of the page that explains how to subscribe.
+pub const SUBSCRIBE_KEY: &str = "/subscribe";
+
+/// The scope a listing page at `path` shows: the combined one for the home
+/// page, a section's for `/sections/{slug}`.
+fn listing_scope<'s>(site: &'s Site, path: &str) -> Option<Scope<'s>> {
+    if path == "/" {
+        return Some(Scope::All);
+    }
+    let slug = path.strip_prefix("/sections/")?;
+    site.config.section(slug).map(Scope::Section)
+}
+
+/// The snapshot key of a later page of the listing at `path`, as
+/// [`crate::export::file_for`] reads it: `/?page=2`, `/sections/{slug}?page=2`.
+/// (The pages' own links are absolute URLs from [`Feed::html_page_url`].)
+fn listing_key(path: &str, page: usize) -> String {
+    format!("{path}?page={page}")
+}
+
+/// Entries per page of a listing: [`render::html::HOME_PAGE_SIZE`] on the
+/// home page, `feed_limit` on a section's page (its feed's first page).
+fn listing_size(site: &Site, scope: &Scope<'_>) -> usize {
+    match scope {
+        Scope::Section(_) => site.config.feed_limit,
+        Scope::All | Scope::Bundle(_) => render::html::HOME_PAGE_SIZE,
+    }
+}
+
+/// A later page of a listing, rendered and compressed as on the request
+/// path (gzip 6, brotli 4 or 5; [`Resource::on_demand`]). Export writes
+/// these same bytes.
+pub fn render_listing(feed: &Feed<'_>) -> Resource {
+    let body = match feed.scope {
+        Scope::Section(_) => render::html::section(feed),
+        Scope::All | Scope::Bundle(_) => render::html::home(feed),
+    };
+    Resource::on_demand(TEXT_HTML, Some(SystemTime::from(feed.updated())), body)
+}
+
+/// Every later page (from 2) of every listing, as (snapshot key, page):
+/// the home page's, then each section's, each from one pass over the
+/// entries. Export writes them all.
+pub fn later_listings(site: &Site) -> Vec<(String, Feed<'_>)> {
+    let scopes = std::iter::once(("/".to_owned(), Scope::All)).chain(
+        site.config
+            .sections
+            .iter()
+            .map(|s| (format!("/{}", section_path(&s.slug)), Scope::Section(s))),
+    );
+    scopes
+        .flat_map(|(path, scope)| {
+            site.feed_pages(scope, listing_size(site, &scope))
+                .into_iter()
+                .skip(1)
+                .map(move |feed| (listing_key(&path, feed.page), feed))
+        })
+        .collect()
 }
 
 const TEXT_HTML: &str = "text/html; charset=utf-8";

@@ -15,6 +15,20 @@ fn url_for(rel: &str) -> String {
         let (n, ext) = file.split_once('.').unwrap();
         return format!("/feeds/{slug}.{ext}?page={n}");
     }
+    // Later pages of the home page and of section pages.
+    if let Some(n) = rel
+        .strip_prefix("page/")
+        .and_then(|r| r.strip_suffix("/index.html"))
+    {
+        return format!("/?page={n}");
+    }
+    if let Some((section, n)) = rel
+        .strip_prefix("sections/")
+        .and_then(|r| r.strip_suffix("/index.html"))
+        .and_then(|r| r.split_once("/page/"))
+    {
+        return format!("/sections/{section}?page={n}");
+    }
     if let Some(page) = rel.strip_suffix("/index.html") {
         let (dir, name) = page.rsplit_once('/').unwrap_or(("", page));
         let name = if dir == "news" {
@@ -22,7 +36,11 @@ fn url_for(rel: &str) -> String {
         } else {
             name.to_owned()
         };
-        return format!("/{dir}/{name}");
+        return if dir.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{dir}/{name}")
+        };
     }
     match rel {
         "index.html" => "/".to_owned(),
@@ -65,23 +83,29 @@ fn export_of_media_is_byte_identical_to_serve() {
     check_export(&root().join("tests/data/media"));
 }
 
-/// With 7 entries per feed, the shipped feeds have later pages (RFC 5005),
-/// which export writes as `feeds/pages/{slug}/{n}.{ext}`.
+/// With 3 entries per feed, the shipped feeds have later pages (RFC 5005),
+/// which export writes as `feeds/pages/{slug}/{n}.{ext}`, and so do the
+/// larger sections' pages (`sections/{slug}/page/{n}/index.html`).
 #[test]
 fn export_of_feed_pages_is_byte_identical_to_serve() {
     let tmp = tempfile::tempdir().unwrap();
     common::copy_dir(&root().join("data"), tmp.path());
     let site = std::fs::read_to_string(tmp.path().join("site.toml")).unwrap();
-    let site = site.replace("feed_limit = 50", "feed_limit = 7");
+    let site = site.replace("feed_limit = 50", "feed_limit = 3");
     std::fs::write(tmp.path().join("site.toml"), site).unwrap();
-    let pages = check_export(tmp.path());
-    // 32 entries: all.* has 5 pages; sections have 1 or 2.
-    assert!(pages >= 3 * 4, "only {pages} later pages exported");
+    let (pages, listings) = check_export(tmp.path());
+    // 32 entries: all.* has 11 pages; sections have 1 or 2.
+    assert!(pages >= 3 * 10, "only {pages} later pages exported");
+    // The home page's second page, and those of the two sections of 4.
+    assert!(
+        listings >= 3,
+        "only {listings} later listing pages exported"
+    );
 }
 
 /// Exports `data`, compares every file with `serve`, and returns how many
-/// later feed pages were exported.
-fn check_export(data: &Path) -> usize {
+/// later feed pages and later home and section pages were exported.
+fn check_export(data: &Path) -> (usize, usize) {
     let data = data.to_path_buf();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("site");
@@ -107,15 +131,26 @@ fn check_export(data: &Path) -> usize {
     all.sort();
     let site = vestnik::load_site(&data).unwrap();
     // Each feed in 3 formats and the Yandex profile, a page per section,
-    // the home page, 3 OPML lists, one page per entry, each feed's later
-    // pages in 3 formats, and the media files.
+    // the home page, the subscribe page, 3 OPML lists, one page per entry,
+    // each feed's later pages in 3 formats, the later pages of the home page
+    // (20 entries each) and of each section's page (`feed_limit` each, like
+    // its feed), and the media files.
     let later_pages: usize = site.feeds().iter().map(|f| 3 * (f.pages - 1)).sum();
+    let later_listings: usize = site.entries.len().div_ceil(20).max(1) - 1
+        + site
+            .feeds()
+            .iter()
+            .filter(|f| matches!(f.scope, vestnik::model::Scope::Section(_)))
+            .map(|f| f.pages - 1)
+            .sum::<usize>();
     let expected = site.feeds().len() * 4
         + site.config.sections.len()
+        + 1
         + 1
         + 3
         + site.entries.len()
         + later_pages
+        + later_listings
         + vestnik::media::list(&data).len();
     let plain: Vec<&String> = all
         .iter()
@@ -156,11 +191,16 @@ fn check_export(data: &Path) -> usize {
     }
     assert_eq!(compared, all.len());
     // Feeds and listed pages carry both siblings.
-    for rel in ["feeds/all.rss", "index.html", "feeds.opml"] {
+    for rel in [
+        "feeds/all.rss",
+        "index.html",
+        "feeds.opml",
+        "subscribe/index.html",
+    ] {
         assert!(
             all.contains(&format!("{rel}.gz")) && all.contains(&format!("{rel}.br")),
             "{rel}"
         );
     }
-    later_pages
+    (later_pages, later_listings)
 }

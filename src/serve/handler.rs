@@ -13,7 +13,9 @@ use http_body_util::Full;
 
 use super::negotiate;
 use crate::render::Format;
-use crate::snapshot::{Encoding, FeedMiss, FeedQuery, Resource, Snapshot, opml_key};
+use crate::snapshot::{
+    Encoding, FeedMiss, FeedQuery, PageMiss, Resource, SUBSCRIBE_KEY, Snapshot, opml_key,
+};
 
 /// The response body type.
 pub type Body = Full<Bytes>;
@@ -35,19 +37,30 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
         Ok(p) => p,
         Err(status) => return plain(status, "bad request path\n".into()),
     };
+    let query = req.uri().query();
     let resource = match path.as_str() {
         "/healthz" => Err(healthz(snapshot)),
         "/feeds.opml" => snapshot
-            .get(&opml_key(opml_format(req.uri().query())))
+            .get(&opml_key(opml_format(query)))
             .cloned()
             .ok_or_else(|| not_found(snapshot)),
         p => match (p.strip_prefix("/news/"), feed_name(p)) {
-            (Some(id), _) if !id.is_empty() => {
-                snapshot.news_page(id).ok_or_else(|| not_found(snapshot))
+            (Some(id), _) if !id.is_empty() => snapshot.news_page(id).ok_or_else(|| {
+                // `/news/{id}/` of a published entry: its canonical URL.
+                match id.strip_suffix('/').filter(|bare| snapshot.has_entry(bare)) {
+                    Some(bare) => redirect(snapshot, &crate::model::news_path(bare), query),
+                    None => not_found(snapshot),
+                }
+            }),
+            (_, Some((slug, format))) => feed(snapshot, slug, format, query).map_err(|r| *r),
+            _ if p == "/" || p.starts_with("/sections/") => {
+                listing(snapshot, p, query).map_err(|r| *r)
             }
-            (_, Some((slug, format))) => {
-                feed(snapshot, slug, format, req.uri().query()).map_err(|r| *r)
-            }
+            _ if p.strip_suffix('/') == Some(SUBSCRIBE_KEY) => Err(redirect(
+                snapshot,
+                crate::render::html::SUBSCRIBE_PATH,
+                query,
+            )),
             _ => snapshot.get(p).cloned().ok_or_else(|| not_found(snapshot)),
         },
     };
@@ -60,6 +73,57 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
         *response.body_mut() = Full::new(Bytes::new());
     }
     response
+}
+
+/// A page of the home page or of a section's page, as `?page=` selects it
+/// (other parameters are ignored). `/sections/{slug}/` of a known section
+/// redirects to `/sections/{slug}`, query kept.
+fn listing(
+    snapshot: &Snapshot,
+    path: &str,
+    query: Option<&str>,
+) -> Result<std::sync::Arc<Resource>, Box<Response<Body>>> {
+    if let Some(slug) = path
+        .strip_prefix("/sections/")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .filter(|slug| snapshot.site.config.section(slug).is_some())
+    {
+        return Err(Box::new(redirect(
+            snapshot,
+            &crate::model::section_path(slug),
+            query,
+        )));
+    }
+    let page = parse_page(query.unwrap_or_default())
+        .map_err(|msg| Box::new(plain(StatusCode::BAD_REQUEST, format!("{msg}\n"))))?;
+    snapshot.listing(path, page).map_err(|miss| {
+        Box::new(match miss {
+            PageMiss::NoPage => not_found(snapshot),
+            PageMiss::PastEnd { pages } => plain(
+                StatusCode::NOT_FOUND,
+                format!("page {page} is past the end; this page has {pages} page(s)\n"),
+            ),
+        })
+    })
+}
+
+/// A permanent redirect (308, so the method is kept) to the page at
+/// `path` relative to `base_url`, with the request's query. The target is
+/// absolute, built from `base_url` like every link on the pages.
+fn redirect(snapshot: &Snapshot, path: &str, query: Option<&str>) -> Response<Body> {
+    let mut target = snapshot.site.config.url(path);
+    target.set_query(query.filter(|q| !q.is_empty()));
+    let mut r = plain(
+        StatusCode::PERMANENT_REDIRECT,
+        format!("moved to {target}\n"),
+    );
+    match HeaderValue::from_str(target.as_str()) {
+        Ok(location) => {
+            r.headers_mut().insert(http::header::LOCATION, location);
+            r
+        }
+        Err(_) => not_found(snapshot),
+    }
 }
 
 /// The slug and format of a feed path, `/feeds/{slug}.{ext}`. The Yandex
@@ -118,31 +182,42 @@ fn feed(
     }))
 }
 
+/// A whole number from 1 in a query: digits only; a number too large for
+/// usize is simply past every end.
+fn number(v: &str) -> Option<usize> {
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse::<usize>().unwrap_or(usize::MAX))
+        .filter(|&n| n >= 1)
+}
+
+/// Parses `page` from a query string, as feeds and pages read it: the
+/// first non-empty occurrence counts; none (or only empty ones) is page 1.
+fn parse_page(query: &str) -> Result<usize, String> {
+    let page = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, v)| k == "page" && !v.is_empty())
+        .map(|(_, v)| v);
+    match page {
+        None => Ok(1),
+        Some(v) => {
+            number(&v).ok_or_else(|| format!("page must be a whole number from 1, not \"{v}\""))
+        }
+    }
+}
+
 /// Parses `page`, `limit` and `sections` from a feed query string. The first
 /// occurrence of each counts; an empty `page=` or `limit=` counts as absent.
 fn parse_feed_query(query: &str) -> Result<FeedQuery, String> {
     let mut q = FeedQuery {
-        page: 1,
+        page: parse_page(query)?,
         ..FeedQuery::default()
     };
-    let (mut page, mut limit, mut sections) = (None, None, None);
+    let (mut limit, mut sections) = (None, None);
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match &*k {
-            "page" if page.is_none() && !v.is_empty() => page = Some(v),
             "limit" if limit.is_none() && !v.is_empty() => limit = Some(v),
             "sections" if sections.is_none() => sections = Some(v),
             _ => {}
         }
-    }
-    // Digits only; a number too large for usize is simply past every end.
-    let number = |v: &str| {
-        (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| v.parse::<usize>().unwrap_or(usize::MAX))
-            .filter(|&n| n >= 1)
-    };
-    if let Some(v) = page {
-        q.page =
-            number(&v).ok_or_else(|| format!("page must be a whole number from 1, not \"{v}\""))?;
     }
     if let Some(v) = limit {
         q.limit = Some(
@@ -449,6 +524,29 @@ mod tests {
             }))
             .unwrap_or_else(|_| panic!("panicked on {headers:?}"));
             assert_eq!(got.status().as_u16(), *expected, "{headers:?}");
+        }
+    }
+
+    /// `?page=` as feeds and pages read it.
+    #[test]
+    fn page_parameter() {
+        let cases: &[(&str, Result<usize, ()>)] = &[
+            ("", Ok(1)),
+            ("page=", Ok(1)),
+            ("utm_source=x", Ok(1)),
+            ("page=1", Ok(1)),
+            ("page=2", Ok(2)),
+            ("page=&page=3", Ok(3)),
+            ("page=3&page=x", Ok(3)),
+            ("page=007", Ok(7)),
+            ("page=99999999999999999999999", Ok(usize::MAX)),
+            ("page=0", Err(())),
+            ("page=-1", Err(())),
+            ("page=x", Err(())),
+            ("page=2%20", Err(())),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(parse_page(query).map_err(|_| ()), *expected, "{query}");
         }
     }
 
