@@ -107,3 +107,92 @@ fn a_reader_finds_sections_news_and_feeds_in_a_real_browser() {
     );
     eprintln!("screenshot: {}", shot.display());
 }
+
+/// The Content-Security-Policy violations each URL causes in headless
+/// Chromium, by URL: `securitypolicyviolation` events and console errors
+/// (tests/csp_check.py, Playwright driving Debian's chromium).
+fn csp_violations(urls: &[String]) -> serde_json::Map<String, serde_json::Value> {
+    let script = root().join("tests/csp_check.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(urls)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run python3 {}: {e}; run scripts/test",
+                script.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{} failed (scripts/test installs playwright):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_page_keeps_its_content_security_policy() {
+    // The check itself: a page whose inline style its policy refuses is seen.
+    let control = tempfile::tempdir().unwrap();
+    let bad = control.path().join("bad.html");
+    std::fs::write(
+        &bad,
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"style-src 'none'\"><style>body{color:red}</style>x",
+    )
+    .unwrap();
+    let bad_url = format!("file://{}", bad.display());
+    let seen = csp_violations(std::slice::from_ref(&bad_url));
+    assert!(
+        seen[&bad_url].as_array().is_some_and(|v| !v.is_empty()),
+        "the check does not see CSP violations: {seen:?}"
+    );
+
+    let (dir, addr) = data_with_own_port(&root().join("data"));
+    let server = Server::start(dir.path(), &["--addr", &addr]);
+    let http = client();
+    let news = "/news/2022-08-22-ano-dialog-u-vsekh-gorodov-i-raionov-rossii-poiavilis";
+    let pages = [
+        "/",
+        "/?page=2",
+        "/sections/informatizatsiia-organov-mestnogo-samoupravleniia",
+        news,
+        "/subscribe",
+    ];
+    for path in pages {
+        let r = http.get(server.url(path)).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(
+            r.headers()["referrer-policy"],
+            "strict-origin-when-cross-origin"
+        );
+    }
+    let urls: Vec<String> = pages.iter().map(|p| server.url(p)).collect();
+    let violations = csp_violations(&urls);
+    assert_eq!(violations.len(), urls.len());
+    for (url, found) in &violations {
+        assert_eq!(found.as_array().map(Vec::len), Some(0), "{url}: {found}");
+    }
+    // Feeds, OPML and error bodies are not sniffed either.
+    for path in [
+        "/feeds/all.rss",
+        "/feeds.opml",
+        "/nope",
+        "/feeds/all.rss?sections=<script>",
+    ] {
+        let r = http.get(server.url(path)).send().unwrap();
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        if !r.status().is_success() {
+            assert_eq!(
+                r.headers()["content-type"],
+                "text/plain; charset=utf-8",
+                "{path}"
+            );
+        }
+    }
+}

@@ -12,6 +12,24 @@ use super::Format;
 use crate::entry::Entry;
 use crate::model::{Feed, Scope, Site, news_path, section_path};
 
+/// The pages' one style sheet, inline in every page's `<style>` element
+/// (exactly these bytes, so [`CONTENT_SECURITY_POLICY`] can name its hash).
+pub const STYLE: &str = concat!("\n", include_str!("../../templates/style.css"));
+
+/// The `Content-Security-Policy` of every HTML page: nothing runs and nothing
+/// loads but pictures and the page's own style, allowed by its SHA-256 (no
+/// `'unsafe-inline'`); no frames around it, no forms, no `<base>`. Pictures
+/// may come from any http(s) host, since entry bodies may show them.
+pub static CONTENT_SECURITY_POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; img-src http: https:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+});
+
 /// Entries per page of the home page: its first page lists the newest
 /// `HOME_PAGE_SIZE`, `/?page=2` the next ones, and so on.
 pub const HOME_PAGE_SIZE: usize = 20;
@@ -920,5 +938,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn nginx_sends_the_pages_content_security_policy() {
+        let conf = include_str!("../../deploy/nginx.conf");
+        let header = format!(
+            "add_header Content-Security-Policy \"{}\" always;",
+            *CONTENT_SECURITY_POLICY
+        );
+        assert!(
+            conf.contains(&header),
+            "deploy/nginx.conf must send {header} (the style changed?)"
+        );
+        assert!(STYLE.starts_with('\n') && !STYLE.contains("</style"));
     }
 }

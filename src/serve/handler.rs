@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use headers::{HeaderMapExt, IfModifiedSince, IfNoneMatch};
 use http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED, VARY,
+    ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    ETAG, LAST_MODIFIED, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -68,6 +69,11 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
         Ok(resource) => serve_resource(snapshot, &resource, req),
         Err(response) => response,
     };
+    // No response is to be sniffed into another type: an error body that
+    // echoes a query stays text, a feed stays a feed.
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if head {
         // Same headers as GET, including Content-Length, and no body.
         *response.body_mut() = Full::new(Bytes::new());
@@ -280,7 +286,16 @@ fn serve_resource<B>(snapshot: &Snapshot, resource: &Resource, req: &Request<B>)
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into());
     };
 
-    let mut builder = Response::builder()
+    let mut builder = Response::builder();
+    if resource.content_type.starts_with("text/html") {
+        builder = builder
+            .header(
+                CONTENT_SECURITY_POLICY,
+                crate::render::html::CONTENT_SECURITY_POLICY.as_str(),
+            )
+            .header(REFERRER_POLICY, "strict-origin-when-cross-origin");
+    }
+    let mut builder = builder
         .header(VARY, "Accept-Encoding")
         .header(
             CACHE_CONTROL,
@@ -427,6 +442,7 @@ fn not_found(snapshot: &Snapshot) -> Response<Body> {
 pub fn plain(status: StatusCode, text: String) -> Response<Body> {
     Response::builder()
         .status(status)
+        .header(X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(CONTENT_TYPE, "text/plain; charset=utf-8")
         .header(CONTENT_LENGTH, text.len())
         .body(Full::new(Bytes::from(text)))

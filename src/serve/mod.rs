@@ -255,6 +255,10 @@ fn rate_limited(shared: &Shared, ip: IpAddr) -> Option<Response<handler::Body>> 
         b"too many requests; slow down and retry after the given seconds\n",
     )));
     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut().insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     r.headers_mut().insert(
