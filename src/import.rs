@@ -457,21 +457,18 @@ pub fn parse_sources(path: &Path, text: &str) -> Result<Vec<Source>, Diagnostic>
     })?;
     let url = |u: Option<toml::Spanned<String>>, key: &str| -> Result<Option<Url>, Diagnostic> {
         u.map(|u| {
-            Url::parse(u.get_ref().trim())
-                .ok()
-                .filter(|p| matches!(p.scheme(), "http" | "https"))
-                .ok_or_else(|| {
-                    Diagnostic::at_offset(
-                        path,
-                        text,
-                        u.span().start,
-                        1,
-                        format!(
-                            "source {key} \"{}\" must be an absolute http(s) URL",
-                            u.get_ref()
-                        ),
-                    )
-                })
+            crate::entry::http_url(u.get_ref(), None).map_err(|_| {
+                Diagnostic::at_offset(
+                    path,
+                    text,
+                    u.span().start,
+                    1,
+                    format!(
+                        "source {key} \"{}\" must be an absolute http(s) URL",
+                        u.get_ref()
+                    ),
+                )
+            })
         })
         .transpose()
     };

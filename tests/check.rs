@@ -95,3 +95,44 @@ fn bad_files_do_not_stop_the_rest_from_being_served() {
         "the entry with one unknown section stays in its known one"
     );
 }
+
+#[test]
+fn check_reports_every_problem_in_a_file() {
+    let (code, stdout, stderr) = run(&["check", "tests/data/many-problems"]);
+    let media = "tests/data/many-problems/entries/media.md";
+    let several = "tests/data/many-problems/entries/several.md";
+    let missing = "No such file or directory (os error 2); the entry is published without it (put the file in DATA/media/ or fix the path)";
+    let expected = [
+        format!(
+            "{media}:5:9: unknown genre \"news\" (known: lenta, message, article, interview); using message"
+        ),
+        // Both missing media files, not only the first.
+        format!("{media}:6:9: no file media/2024/photo.jpg: {missing}"),
+        format!("{media}:8:7: no file media/2024/interview.mp3: {missing}"),
+        format!(
+            "{media}:10:7: enclosure path \"../site.toml\": empty, `.` and `..` path segments are not allowed; the entry is published without this enclosure"
+        ),
+        // The impossible date skips the entry, and every other problem of
+        // the file is still named.
+        format!(
+            "{several}:3:8: date: no such date: month 02 of 2022 has only 28 days (31.02.2022)"
+        ),
+        format!(
+            "{several}:4:12: unknown time zone \"Asia/Nowhere\"; use an IANA name such as \"Asia/Vladivostok\""
+        ),
+        format!(
+            "{several}:5:13: unknown section \"transprot\" (known: transport, sport); the entry is still published in its other sections and the combined feed"
+        ),
+        format!("{several}:6:8: link \"javascript:alert(1)\" is not an http(s) URL"),
+        format!(
+            "{several}:7:1: unknown front matter key `sumary` is ignored (known: title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]"
+        ),
+    ];
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines, expected, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(code, 1, "stderr: {stderr}");
+    assert!(
+        stderr.contains("1 entries in 2 sections, 9 problem(s)"),
+        "{stderr}"
+    );
+}

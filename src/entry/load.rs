@@ -639,26 +639,33 @@ fn media_unchanged(data_dir: &Path, media: &[(String, Option<u64>)]) -> bool {
 /// `DATA/media/` that the entry names. A file that cannot be served
 /// (missing, a folder, a symlink out of `DATA/media/`, too large) is
 /// reported at the line naming it and left out; the entry is still published.
+/// The files of an entry skipped for another problem are checked too, so
+/// `check` names them in the same run.
 fn measure(data_dir: &Path, path: &Path, parsed: &mut super::Parsed) -> Vec<(String, Option<u64>)> {
     let mut seen = Vec::new();
-    let Some(entry) = parsed.entry.as_mut() else {
-        return seen;
-    };
     for m in &parsed.local_media {
         let len = match crate::media::open(data_dir, &m.rel) {
             Ok((_, meta)) => Some(meta.len()),
             Err(e) => {
+                let what_to_do = if parsed.entry.is_some() {
+                    "the entry is published without it (put the file in DATA/media/ or fix the path)"
+                } else {
+                    "put the file in DATA/media/ or fix the path"
+                };
                 parsed.diagnostics.push(Diagnostic::at(
                     path,
                     m.line,
                     m.column,
-                    format!("{e}; the entry is published without it (put the file in DATA/media/ or fix the path)"),
+                    format!("{e}; {what_to_do}"),
                 ));
                 None
             }
         };
         seen.push((m.rel.clone(), len));
     }
+    let Some(entry) = parsed.entry.as_mut() else {
+        return seen;
+    };
     let len_of = |rel: &str| {
         seen.iter()
             .find(|(r, _)| r == rel)
@@ -920,5 +927,70 @@ mod tests {
         std::fs::write(media.join("2024/a.mp3"), b"abcdef").unwrap();
         loader.rescan();
         assert_eq!(loader.site().entries[0].enclosures[0].length, 6);
+    }
+
+    /// Every missing media file of an entry is reported, also when the entry
+    /// is skipped for another problem; and a file that appears later clears
+    /// its problem without the entry file being touched.
+    #[test]
+    fn every_missing_media_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join(SITE_FILE),
+            "title = \"T\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.join(ENTRIES_DIR)).unwrap();
+        std::fs::create_dir_all(d.join(crate::media::MEDIA_DIR)).unwrap();
+        let media =
+            "image = \"p.png\"\n[[enclosures]]\nurl = \"a.mp3\"\n[[enclosures]]\nurl = \"b.mp3\"\n";
+        let good = d.join(ENTRIES_DIR).join("good.md");
+        std::fs::write(
+            &good,
+            format!("+++\ntitle = \"A\"\ndate = 2024-01-01\nsections = [\"s\"]\n{media}+++\n"),
+        )
+        .unwrap();
+        let skipped = d.join(ENTRIES_DIR).join("skipped.md");
+        std::fs::write(
+            &skipped,
+            format!("+++\ntitle = \"B\"\ndate = \"31.02.2024\"\nsections = [\"s\"]\n{media}+++\n"),
+        )
+        .unwrap();
+
+        let mut loader = Loader::open(d).unwrap();
+        let site = loader.site();
+        let problems: Vec<String> = site.diagnostics.iter().map(ToString::to_string).collect();
+        let published =
+            "; the entry is published without it (put the file in DATA/media/ or fix the path)";
+        let fix = "; put the file in DATA/media/ or fix the path";
+        let (g, s) = (good.display(), skipped.display());
+        let expected = [
+            format!(
+                "{g}:5:9: no file media/p.png: No such file or directory (os error 2){published}"
+            ),
+            format!(
+                "{g}:7:7: no file media/a.mp3: No such file or directory (os error 2){published}"
+            ),
+            format!(
+                "{g}:9:7: no file media/b.mp3: No such file or directory (os error 2){published}"
+            ),
+            format!("{s}:3:8: date: no such date: month 02 of 2024 has only 29 days (31.02.2024)"),
+            format!("{s}:5:9: no file media/p.png: No such file or directory (os error 2){fix}"),
+            format!("{s}:7:7: no file media/a.mp3: No such file or directory (os error 2){fix}"),
+            format!("{s}:9:7: no file media/b.mp3: No such file or directory (os error 2){fix}"),
+        ];
+        assert_eq!(problems, expected);
+        let e = &site.entries[0];
+        assert!(e.image.is_none() && e.enclosures.is_empty());
+
+        for name in ["p.png", "a.mp3", "b.mp3"] {
+            std::fs::write(d.join(crate::media::MEDIA_DIR).join(name), b"x").unwrap();
+        }
+        loader.rescan();
+        let site = loader.site();
+        let problems: Vec<String> = site.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(problems, [expected[3].clone()]);
+        assert_eq!(site.entries[0].enclosures.len(), 2);
     }
 }

@@ -1,23 +1,24 @@
 //! One entry file: TOML front matter between `+++` lines, then a Markdown body.
 //!
-//! [`parse`] is pure: bytes in, an [`Entry`] and diagnostics out. Reading the
-//! directory is [`load`]'s job.
+//! [`parse`] is pure: bytes in, an [`Entry`] and diagnostics out. It decodes
+//! and splits the file here; `fields` checks the front matter one field at a
+//! time. Reading the directory is [`load`]'s job.
 
 pub mod date;
+mod fields;
 pub mod html;
 pub mod load;
 
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
-use chrono_tz::Tz;
-use serde::Deserialize;
 use url::Url;
 
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
-use crate::text::{squash_whitespace, xml_safe};
+use crate::text::xml_safe;
 
+pub use fields::{NotHttpUrl, http_url};
 pub use load::{Loaded, Loader};
 
 /// A published entry, validated and rendered.
@@ -195,90 +196,6 @@ pub struct Parsed {
     pub local_media: Vec<LocalMedia>,
 }
 
-#[derive(Debug, Deserialize)]
-struct FrontMatter {
-    title: Option<toml::Spanned<String>>,
-    date: Option<toml::Spanned<date::RawDate>>,
-    updated: Option<toml::Spanned<date::RawDate>>,
-    timezone: Option<toml::Spanned<String>>,
-    sections: Option<toml::Spanned<Vec<toml::Spanned<String>>>>,
-    id: Option<toml::Spanned<String>>,
-    summary: Option<String>,
-    link: Option<toml::Spanned<String>>,
-    #[serde(default)]
-    authors: Vec<String>,
-    source: Option<toml::Spanned<RawSource>>,
-    #[serde(default)]
-    draft: bool,
-    #[serde(default)]
-    enclosures: Vec<toml::Spanned<RawEnclosure>>,
-    image: Option<toml::Spanned<RawImage>>,
-    genre: Option<toml::Spanned<String>>,
-    /// Free-form data for other tools, as in Zola; Vestnik ignores it.
-    #[serde(default, rename = "extra")]
-    _extra: Option<toml::Table>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    name: Option<String>,
-    url: Option<toml::Spanned<String>>,
-    feed: Option<toml::Spanned<String>>,
-}
-
-/// One `[[enclosures]]` table. Unknown keys are errors, as in `[source]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEnclosure {
-    url: toml::Spanned<String>,
-    #[serde(rename = "type")]
-    mime_type: Option<toml::Spanned<String>>,
-    length: Option<toml::Spanned<i64>>,
-}
-
-/// `image = "photo.jpg"`, or a table with `url` and optional `type`,
-/// `width` and `height`.
-#[derive(Debug)]
-enum RawImage {
-    Url(String),
-    Table(RawImageTable),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawImageTable {
-    url: toml::Spanned<String>,
-    #[serde(rename = "type")]
-    mime_type: Option<toml::Spanned<String>>,
-    width: Option<toml::Spanned<i64>>,
-    height: Option<toml::Spanned<i64>>,
-}
-
-impl<'de> Deserialize<'de> for RawImage {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = RawImage;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(
-                    "a URL or a path under DATA/media/, or a table with url, width and height",
-                )
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawImage, E> {
-                Ok(RawImage::Url(v.to_owned()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawImage, A::Error> {
-                RawImageTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawImage::Table)
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-const KNOWN_KEYS: &str = "title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra";
-
 /// The front matter and body of a file, split at the `+++` lines.
 struct Split<'a> {
     front: &'a str,
@@ -289,461 +206,39 @@ struct Split<'a> {
 
 /// Parses one entry file. `path` is what diagnostics show; `rel` is its path
 /// relative to `DATA/entries`, whose file stem is the default id.
+///
+/// Every problem the file has is reported, ordered by position, not only the
+/// first: each field is checked even after another one turned out bad.
 pub fn parse(ctx: &Context<'_>, path: &Path, rel: &str, bytes: &[u8]) -> Parsed {
-    let mut out = Parsed::default();
-    match parse_inner(
-        ctx,
-        path,
-        rel,
-        bytes,
-        &mut out.diagnostics,
-        &mut out.local_media,
-    ) {
-        Ok(entry) => out.entry = entry,
-        Err(d) => out.diagnostics.push(d),
-    }
-    out
-}
-
-fn parse_inner(
-    ctx: &Context<'_>,
-    path: &Path,
-    rel: &str,
-    bytes: &[u8],
-    problems: &mut Vec<Diagnostic>,
-    local_media: &mut Vec<LocalMedia>,
-) -> Result<Option<Entry>, Diagnostic> {
-    let decoded = decode(path, bytes)?;
+    let decoded = match decode(path, bytes) {
+        Ok(text) => text,
+        Err(d) => return Parsed::problem(d),
+    };
     // Characters XML forbids (a pasted U+0008, say) would make TOML reject the
     // file and strict aggregators reject the feed; the contract removes them.
     let text = xml_safe(&decoded);
-    let split = split(path, &text)?;
-    let fm_text = split.front;
-    let at = |offset: usize, msg: String| {
-        Diagnostic::at_offset(path, fm_text, offset, split.front_line, msg)
+    let split = match split(path, &text) {
+        Ok(split) => split,
+        Err(d) => return Parsed::problem(d),
     };
-
-    let mut unknown = Vec::new();
-    let fm: FrontMatter = toml::de::Deserializer::parse(fm_text)
-        .and_then(|de| serde_ignored::deserialize(de, |p| unknown.push(p.to_string())))
-        .map_err(|e| {
-            at(
-                e.span().map_or(0, |s| s.start),
-                format!("front matter: {}", crate::config::toml_message(&e)),
-            )
-        })?;
-    for key in unknown {
-        let top = key.split('.').next().unwrap_or(&key);
-        let offset = key_offset(fm_text, top).unwrap_or(0);
-        problems.push(at(
-            offset,
-            format!("unknown front matter key `{key}` is ignored (known: {KNOWN_KEYS}); put custom data under [extra]"),
-        ));
+    let mut fields = fields::Fields::new(ctx, path, split.front, split.front_line);
+    let entry = fields.entry(rel, split.body);
+    let mut diagnostics = fields.diagnostics;
+    // Stable, so problems at one position keep the order they were found in.
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    Parsed {
+        entry,
+        diagnostics,
+        local_media: fields.local_media,
     }
-    if fm.draft {
-        return Ok(None);
-    }
-
-    let missing: Vec<&str> = [
-        ("title", fm.title.is_none()),
-        ("date", fm.date.is_none()),
-        ("sections", fm.sections.is_none()),
-    ]
-    .iter()
-    .filter(|(_, m)| *m)
-    .map(|(k, _)| *k)
-    .collect();
-    if !missing.is_empty() {
-        return Err(Diagnostic::at(
-            path,
-            split.front_line,
-            1,
-            format!(
-                "missing {} in front matter; every entry needs title, date and sections",
-                missing.join(", ")
-            ),
-        ));
-    }
-    let (Some(title), Some(raw_date), Some(raw_sections)) = (fm.title, fm.date, fm.sections) else {
-        unreachable!("checked just above")
-    };
-
-    let title_text = squash_whitespace(&xml_safe(title.get_ref()));
-    if title_text.is_empty() {
-        return Err(at(title.span().start, "title is empty".into()));
-    }
-
-    let zone: Tz = match &fm.timezone {
-        None => ctx.config.timezone,
-        Some(z) => z.get_ref().parse().map_err(|_| {
-            at(
-                z.span().start,
-                format!(
-                    "unknown time zone \"{}\"; use an IANA name such as \"Asia/Vladivostok\"",
-                    z.get_ref()
-                ),
-            )
-        })?,
-    };
-    let published = date::resolve(raw_date.get_ref(), zone)
-        .map_err(|m| at(raw_date.span().start, format!("date: {m}")))?;
-    let updated = match &fm.updated {
-        None => None,
-        Some(u) => Some(
-            date::resolve(u.get_ref(), zone)
-                .map_err(|m| at(u.span().start, format!("updated: {m}")))?,
-        ),
-    };
-
-    if raw_sections.get_ref().is_empty() {
-        return Err(at(
-            raw_sections.span().start,
-            "sections is empty; name at least one section slug from site.toml".into(),
-        ));
-    }
-    let mut sections: Vec<String> = Vec::new();
-    for s in raw_sections.get_ref() {
-        let slug = s.get_ref();
-        if ctx.config.section(slug).is_some() {
-            if !sections.contains(slug) {
-                sections.push(slug.clone());
-            }
-        } else {
-            problems.push(at(
-                s.span().start,
-                format!(
-                    "unknown section \"{slug}\" (known: {}); the entry is still published in its other sections and the combined feed",
-                    known_sections(ctx.config)
-                ),
-            ));
-        }
-    }
-
-    let id = match &fm.id {
-        Some(id) => {
-            let v = id.get_ref().trim();
-            if v.is_empty()
-                || v == "."
-                || v == ".."
-                || v.contains(['/', '\\'])
-                || v.chars().any(char::is_control)
-            {
-                return Err(at(
-                    id.span().start,
-                    "id must be non-empty, not . or .., without slashes or control characters"
-                        .into(),
-                ));
-            }
-            v.to_owned()
-        }
-        None => default_id(rel),
-    };
-
-    let link = match &fm.link {
-        None => ctx.config.url(&crate::model::news_path(&id)),
-        Some(l) => ctx
-            .config
-            .base_url
-            .join(l.get_ref().trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                at(
-                    l.span().start,
-                    format!("link \"{}\" is not an http(s) URL", l.get_ref()),
-                )
-            })?,
-    };
-
-    let source = match fm.source {
-        None => None,
-        Some(s) => {
-            let span = s.span();
-            let raw = s.into_inner();
-            let name = raw
-                .name
-                .as_deref()
-                .map(|n| squash_whitespace(&xml_safe(n)))
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| at(span.start, "[source] needs a non-empty name".into()))?;
-            let parse_url =
-                |u: &Option<toml::Spanned<String>>, key: &str| -> Result<Option<Url>, Diagnostic> {
-                    u.as_ref()
-                        .map(|u| {
-                            Url::parse(u.get_ref().trim())
-                                .ok()
-                                .filter(|p| matches!(p.scheme(), "http" | "https"))
-                                .ok_or_else(|| {
-                                    at(
-                                        u.span().start,
-                                        format!(
-                                            "source {key} \"{}\" must be an absolute http(s) URL",
-                                            u.get_ref()
-                                        ),
-                                    )
-                                })
-                        })
-                        .transpose()
-                };
-            Some(Source {
-                url: parse_url(&raw.url, "url")?,
-                feed: parse_url(&raw.feed, "feed")?,
-                name,
-            })
-        }
-    };
-
-    // A bad enclosure or image is reported and left out; the entry is
-    // still published, like an entry with an unknown section.
-    let mut media_ctx = MediaContext {
-        config: ctx.config,
-        path,
-        fm_text,
-        front_line: split.front_line,
-        problems,
-        local_media,
-    };
-    let enclosures = fm
-        .enclosures
-        .iter()
-        .filter_map(|e| {
-            let raw = e.get_ref();
-            media_ctx.media(
-                "enclosure",
-                &raw.url,
-                raw.mime_type.as_ref(),
-                raw.length.as_ref(),
-            )
-        })
-        .collect();
-    let image = fm.image.as_ref().and_then(|i| {
-        let (url, mime_type, width, height) = match i.get_ref() {
-            RawImage::Url(u) => (
-                toml::Spanned::new(i.span(), u.clone()),
-                None,
-                None,
-                None,
-            ),
-            RawImage::Table(t) => (
-                t.url.clone(),
-                t.mime_type.as_ref(),
-                t.width.as_ref(),
-                t.height.as_ref(),
-            ),
-        };
-        let media = media_ctx.media("image", &url, mime_type, None)?;
-        if !media.mime_type.starts_with("image/") {
-            media_ctx.report(
-                url.span().start,
-                format!(
-                    "image \"{}\" has type {}, not an image type; the entry is published without its image",
-                    url.get_ref(),
-                    media.mime_type
-                ),
-            );
-            media_ctx.local_media.retain(|m| Some(&m.rel) != media.local.as_ref());
-            return None;
-        }
-        Some(Box::new(Image {
-            width: media_ctx.pixels("width", width),
-            height: media_ctx.pixels("height", height),
-            media,
-        }))
-    });
-    let genre = match &fm.genre {
-        None => Genre::default(),
-        Some(g) => {
-            let value = g.get_ref().trim();
-            Genre::ALL
-                .into_iter()
-                .find(|k| k.as_str() == value)
-                .unwrap_or_else(|| {
-                    let known: Vec<&str> = Genre::ALL.iter().map(|k| k.as_str()).collect();
-                    problems.push(at(
-                        g.span().start,
-                        format!(
-                            "unknown genre \"{value}\" (known: {}); using message",
-                            known.join(", ")
-                        ),
-                    ));
-                    Genre::default()
-                })
-        }
-    };
-
-    let summary_key = fm
-        .summary
-        .map(|s| squash_whitespace(&xml_safe(&s)))
-        .filter(|s| !s.is_empty());
-    let attribution = source
-        .as_ref()
-        .map(|s| source_line(ctx.config, s))
-        .unwrap_or_default();
-    let body = html::LazyHtml::new(split.body.to_owned(), attribution, ctx.sanitizer.clone());
-    let authors = fm
-        .authors
-        .iter()
-        .map(|a| squash_whitespace(&xml_safe(a)))
-        .filter(|a| !a.is_empty())
-        .collect();
-
-    Ok(Some(Entry {
-        id,
-        path: rel.to_owned(),
-        title: title_text,
-        published,
-        updated,
-        sections,
-        summary_key,
-        body,
-        link,
-        authors,
-        source,
-        enclosures,
-        image,
-        genre,
-    }))
 }
 
-/// Validates enclosures and images against the configuration, reporting
-/// problems at their position in the front matter.
-struct MediaContext<'a, 'p> {
-    config: &'a Config,
-    path: &'a Path,
-    fm_text: &'a str,
-    front_line: usize,
-    problems: &'p mut Vec<Diagnostic>,
-    local_media: &'p mut Vec<LocalMedia>,
-}
-
-impl MediaContext<'_, '_> {
-    fn report(&mut self, offset: usize, message: String) {
-        self.problems.push(Diagnostic::at_offset(
-            self.path,
-            self.fm_text,
-            offset,
-            self.front_line,
-            message,
-        ));
-    }
-
-    /// One file: an absolute http(s) URL, or a path relative to
-    /// `DATA/media/`; its type from `type` or the file extension; its length
-    /// from `length` (remote) or, later, the loader (local). `None` after
-    /// reporting why, when it cannot be used.
-    fn media(
-        &mut self,
-        what: &str,
-        url: &toml::Spanned<String>,
-        mime_type: Option<&toml::Spanned<String>>,
-        length: Option<&toml::Spanned<i64>>,
-    ) -> Option<Media> {
-        let raw = url.get_ref().trim();
-        let dropped = format!("the entry is published without this {what}");
-        let (absolute, local) = match Url::parse(raw) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => (u, None),
-            Ok(_) => {
-                self.report(
-                    url.span().start,
-                    format!(
-                        "{what} url \"{raw}\" must be an http(s) URL or a path relative to DATA/media/; {dropped}"
-                    ),
-                );
-                return None;
-            }
-            Err(_) => {
-                if let Err(why) = crate::media::check_path(raw) {
-                    self.report(
-                        url.span().start,
-                        format!("{what} path \"{raw}\": {why}; {dropped}"),
-                    );
-                    return None;
-                }
-                (
-                    self.config.url(&crate::media::url_path(raw)),
-                    Some(raw.to_owned()),
-                )
-            }
-        };
-        let mime_type = match mime_type {
-            Some(t) => match t.get_ref().trim().parse::<mime_guess::Mime>() {
-                Ok(m) if m.params().next().is_none() => m.essence_str().to_owned(),
-                _ => {
-                    self.report(
-                        t.span().start,
-                        format!(
-                            "{what} type \"{}\" is not a media type such as \"image/jpeg\"; {dropped}",
-                            t.get_ref()
-                        ),
-                    );
-                    return None;
-                }
-            },
-            None => {
-                let name = local.as_deref().unwrap_or(absolute.path());
-                match crate::media::media_type(name) {
-                    Some(t) => t.to_owned(),
-                    None => {
-                        self.report(
-                            url.span().start,
-                            format!(
-                                "cannot tell the type of {what} \"{raw}\" from its name; add type = \"…\" (e.g. \"image/jpeg\"); {dropped}"
-                            ),
-                        );
-                        return None;
-                    }
-                }
-            }
-        };
-        let length = match (length, &local) {
-            (None, _) => 0,
-            (Some(l), Some(_)) => {
-                self.report(
-                    l.span().start,
-                    "length is ignored for a file under DATA/media/: its real size is used; remove it"
-                        .to_owned(),
-                );
-                0
-            }
-            (Some(l), None) => match u64::try_from(*l.get_ref()) {
-                Ok(n) => n,
-                Err(_) => {
-                    self.report(
-                        l.span().start,
-                        format!("{what} length must be 0 or more bytes; using 0 (unknown)"),
-                    );
-                    0
-                }
-            },
-        };
-        if let Some(rel) = &local {
-            let (line, column) = crate::diagnostic::line_column(self.fm_text, url.span().start);
-            self.local_media.push(LocalMedia {
-                rel: rel.clone(),
-                line: self.front_line + line - 1,
-                column,
-            });
-        }
-        Some(Media {
-            url: absolute,
-            mime_type,
-            length,
-            local,
-        })
-    }
-
-    /// A width or height: a whole number of pixels from 1.
-    fn pixels(&mut self, key: &str, value: Option<&toml::Spanned<i64>>) -> Option<u32> {
-        let v = value?;
-        match u32::try_from(*v.get_ref()).ok().filter(|&n| n > 0) {
-            Some(n) => Some(n),
-            None => {
-                self.report(
-                    v.span().start,
-                    format!("image {key} must be a whole number of pixels from 1; ignored"),
-                );
-                None
-            }
+impl Parsed {
+    /// A file that cannot be read as an entry at all.
+    fn problem(d: Diagnostic) -> Parsed {
+        Parsed {
+            diagnostics: vec![d],
+            ..Parsed::default()
         }
     }
 }
@@ -763,15 +258,6 @@ fn source_line(config: &Config, source: &Source) -> String {
         ),
         None => format!("\n<p class=\"source\">{label}: {name}</p>\n"),
     }
-}
-
-fn known_sections(config: &Config) -> String {
-    config
-        .sections
-        .iter()
-        .map(|s| s.slug.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The default id: the file name without its `.md` extension.
@@ -848,28 +334,6 @@ fn split<'a>(path: &Path, text: &'a str) -> Result<Split<'a>, Diagnostic> {
         path,
         "front matter opened with `+++` on line 1 is never closed; add a `+++` line after the keys",
     ))
-}
-
-/// Byte offset of a top-level `key =` or `[key]` line in front matter, for messages.
-fn key_offset(text: &str, key: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        let indent = line.len() - t.len();
-        let is_key = t
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='));
-        let is_table = t
-            .strip_prefix('[')
-            .map(|r| r.trim_start_matches('['))
-            .and_then(|r| r.strip_prefix(key))
-            .is_some_and(|r| r.starts_with([']', '.']));
-        if is_key || is_table {
-            return Some(offset + indent);
-        }
-        offset += line.len();
-    }
-    None
 }
 
 #[cfg(test)]

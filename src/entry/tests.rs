@@ -409,3 +409,159 @@ fn bad_media_is_reported_and_left_out() {
         "e/x.md:7:1: front matter: unknown field `alt`",
     );
 }
+
+/// Asserts that `text` gives exactly the problems `expected`, in order of
+/// position, and an entry exactly when `published`.
+fn check_all(text: &str, published: bool, expected: &[&str]) {
+    let p = parse_text(text);
+    let shown: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, expected, "for\n{text}");
+    assert_eq!(p.entry.is_some(), published, "published? for\n{text}");
+}
+
+/// A file with several problems reports every one of them, each at its own
+/// position and in order of position, not only the first. A bad field the
+/// entry needs still skips the entry, but only after every field was checked.
+#[test]
+fn every_problem_in_a_file_is_reported() {
+    let cases: &[(&str, bool, &[&str])] = &[
+        // Impossible date + unknown section.
+        (
+            "+++\ntitle = \"x\"\ndate = \"31.02.2022\"\nsections = [\"transprot\", \"sport\"]\n+++\n",
+            false,
+            &[
+                "e/x.md:3:8: date: no such date: month 02 of 2022 has only 28 days (31.02.2022)",
+                "e/x.md:4:13: unknown section \"transprot\" (known: transport, sport); the entry is still published in its other sections and the combined feed",
+            ],
+        ),
+        // Bad timezone + bad link + unknown key.
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\ntimezone = \"Asia/Nowhere\"\nsections = [\"sport\"]\nlink = \"javascript:alert(1)\"\nsumary = \"typo\"\n+++\n",
+            false,
+            &[
+                "e/x.md:4:12: unknown time zone \"Asia/Nowhere\"; use an IANA name such as \"Asia/Vladivostok\"",
+                "e/x.md:6:8: link \"javascript:alert(1)\" is not an http(s) URL",
+                "e/x.md:7:1: unknown front matter key `sumary` is ignored (known: title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]",
+            ],
+        ),
+        // Bad genre + two bad enclosures: all reported, the entry published.
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nsections = [\"sport\"]\ngenre = \"news\"\n[[enclosures]]\nurl = \"../site.toml\"\n[[enclosures]]\nurl = \"a.mp3\"\ntype = \"audio\"\n+++\n",
+            true,
+            &[
+                "e/x.md:5:9: unknown genre \"news\" (known: lenta, message, article, interview); using message",
+                "e/x.md:7:7: enclosure path \"../site.toml\": empty, `.` and `..` path segments are not allowed; the entry is published without this enclosure",
+                "e/x.md:10:8: enclosure type \"audio\" is not a media type such as \"image/jpeg\"; the entry is published without this enclosure",
+            ],
+        ),
+        // Missing title and sections (one message) + bad updated + bad id.
+        (
+            "+++\ndate = \"01.01.2022\"\nupdated = \"вчера\"\nid = \"a/b\"\n+++\n",
+            false,
+            &[
+                "e/x.md:2:1: missing title, sections in front matter; every entry needs title, date and sections",
+                "e/x.md:3:11: updated: unrecognized date \"вчера\"; use YYYY-MM-DD, DD.MM.YYYY, DD.MM.YYYY HH:MM, RFC 3339 or a TOML date",
+                "e/x.md:4:6: id must be non-empty, not . or .., without slashes or control characters",
+            ],
+        ),
+        // Values of the wrong shape: each one reported (two enclosures
+        // included), with the unknown key among them; a misshapen title is
+        // not also "missing".
+        (
+            "+++\ntitle = 5\ndate = \"01.01.2022\"\nsections = [\"sport\"]\nautors = [\"Иванова\"]\n[[enclosures]]\nurl = \"a.mp3\"\nlenght = 5\n[[enclosures]]\nurl = 7\n+++\n",
+            false,
+            &[
+                "e/x.md:2:9: front matter: invalid type: integer `5`, expected a string",
+                "e/x.md:5:1: unknown front matter key `autors` is ignored (known: title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]",
+                "e/x.md:8:1: front matter: unknown field `lenght`, expected one of `url`, `type`, `length`",
+                "e/x.md:10:7: front matter: invalid type: integer `7`, expected a string",
+            ],
+        ),
+        // Empty title + empty sections + every problem of [source].
+        (
+            "+++\ntitle = \"  \"\ndate = \"01.01.2022\"\nsections = []\n[source]\nurl = \"ura.news\"\nfeed = \"ftp://ura.news/rss\"\n+++\n",
+            false,
+            &[
+                "e/x.md:2:9: title is empty",
+                "e/x.md:4:12: sections is empty; name at least one section slug from site.toml",
+                "e/x.md:5:1: [source] needs a non-empty name",
+                "e/x.md:6:7: source url \"ura.news\" must be an absolute http(s) URL",
+                "e/x.md:7:8: source feed \"ftp://ura.news/rss\" must be an absolute http(s) URL",
+            ],
+        ),
+        // Problems that lose nothing essential: the entry is published.
+        (
+            "+++\ntitle = \"x\"\ndate = \"01.01.2022\"\nsections = [\"sport\", \"football\"]\nimage = { url = \"https://x.org/p.png\", width = 0, height = -1 }\n[[enclosures]]\nurl = \"https://x.org/a.mp3\"\nlength = -5\n+++\n",
+            true,
+            &[
+                "e/x.md:4:22: unknown section \"football\" (known: transport, sport); the entry is still published in its other sections and the combined feed",
+                "e/x.md:5:48: image width must be a whole number of pixels from 1; ignored",
+                "e/x.md:5:60: image height must be a whole number of pixels from 1; ignored",
+                "e/x.md:8:10: enclosure length must be 0 or more bytes; using 0 (unknown)",
+            ],
+        ),
+        // With a bad time zone the dates are still checked.
+        (
+            "+++\ntitle = \"x\"\ndate = \"1.1.2022\"\nupdated = 10:00:00\ntimezone = \"Mars/Olympus\"\nsections = [\"sport\"]\n+++\n",
+            false,
+            &[
+                "e/x.md:3:8: date: unrecognized date \"1.1.2022\"; use YYYY-MM-DD, DD.MM.YYYY, DD.MM.YYYY HH:MM, RFC 3339 or a TOML date",
+                "e/x.md:4:11: updated: 10:00:00 is a time without a date; write a date such as 2022-08-22",
+                "e/x.md:5:12: unknown time zone \"Mars/Olympus\"; use an IANA name such as \"Asia/Vladivostok\"",
+            ],
+        ),
+    ];
+    for (text, published, expected) in cases {
+        check_all(text, *published, expected);
+    }
+}
+
+/// A misshapen value in a draft is still reported (the loader would
+/// otherwise take the file for a clean draft), but its fields are not
+/// validated: a draft is work in progress.
+#[test]
+fn drafts_report_only_misshapen_values() {
+    check_all(
+        "+++\ntitle = \"x\"\ndate = \"31.02.2022\"\nsections = [\"nope\"]\ndraft = true\n+++\n",
+        false,
+        &[],
+    );
+    check_all(
+        "+++\ntitle = 5\ndate = \"31.02.2022\"\ndraft = true\n+++\n",
+        false,
+        &["e/x.md:2:9: front matter: invalid type: integer `5`, expected a string"],
+    );
+}
+
+/// The one URL check that entries and `import` share.
+#[test]
+fn http_urls() {
+    let base = Url::parse("http://example.org/news/").unwrap();
+    let cases: &[(&str, Option<&Url>, Result<&str, NotHttpUrl>)] = &[
+        (
+            " https://ura.news/a?b=1 ",
+            None,
+            Ok("https://ura.news/a?b=1"),
+        ),
+        ("HTTP://Example.org", None, Ok("http://example.org/")),
+        ("ura.news", None, Err(NotHttpUrl::NotUrl)),
+        ("2024/photo.jpg", None, Err(NotHttpUrl::NotUrl)),
+        ("ftp://x.org/a.mp3", None, Err(NotHttpUrl::OtherScheme)),
+        ("javascript:alert(1)", None, Err(NotHttpUrl::OtherScheme)),
+        ("/a/b", Some(&base), Ok("http://example.org/a/b")),
+        ("c", Some(&base), Ok("http://example.org/news/c")),
+        (
+            "javascript:alert(1)",
+            Some(&base),
+            Err(NotHttpUrl::OtherScheme),
+        ),
+    ];
+    for (raw, base, want) in cases {
+        let got = http_url(raw, *base);
+        assert_eq!(
+            got.as_ref().map(Url::as_str),
+            want.as_ref().map(|s| *s),
+            "{raw:?} against {base:?}"
+        );
+    }
+}
