@@ -520,6 +520,42 @@ fn serve_follows_edits_with_data_given_any_way() {
 }
 
 #[test]
+fn serve_data_shows_dates_as_the_editor_wrote_them() {
+    // The site's zone is Asia/Novosibirsk (UTC+7); this entry was written in
+    // Vladivostok (UTC+10), where its midnight is the previous day in
+    // Novosibirsk. Every page shows the editor's date, as the feeds do.
+    let project = Project::new();
+    std::fs::write(
+        project.data().join("entries/2024/vladivostok.md"),
+        "+++\ntitle = \"Новость из Владивостока\"\ndate = \"28.11.2024\"\nupdated = \"02.12.2024\"\n\
+         timezone = \"Asia/Vladivostok\"\nsections = [\"gorodskoi-passazhirskii-transport\"]\n+++\n\nТекст.\n",
+    )
+    .unwrap();
+    let served = project.serve_in(".", "cargo run --release -- serve data");
+    for path in [
+        "/news/vladivostok",
+        "/sections/gorodskoi-passazhirskii-transport",
+        "/",
+    ] {
+        let (status, page) = served.get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(page.contains("28 ноября 2024"), "{path}: {page}");
+        assert!(!page.contains("27 ноября 2024"), "{path}");
+    }
+    assert!(
+        served
+            .get("/news/vladivostok")
+            .1
+            .contains("обновлено 2 декабря 2024")
+    );
+    let (_, atom) = served.get("/feeds/all.atom");
+    assert!(
+        atom.contains("<published>2024-11-28T00:00:00+10:00</published>"),
+        "{atom}"
+    );
+}
+
+#[test]
 fn serve_with_base_url_links_to_the_public_address() {
     let project = Project::new();
     let served = project.serve_in(
@@ -881,16 +917,28 @@ fn check_data_reports_relative_paths() {
     let project = Project::new();
     let out = project.run("target/release/vestnik check data");
     assert_eq!(out.status.code(), Some(0), "the shipped data has problems");
+    // Every problem of a file, not only the first: an impossible date and
+    // an unknown section, each at its line.
     let bad = project.data().join("entries/2026/bad.md");
     std::fs::write(
         &bad,
-        "+++\ntitle = \"Без даты\"\nsections = [\"sport\"]\n+++\n",
+        "+++\ntitle = \"Плохая дата\"\ndate = \"31.02.2026\"\nsections = [\"sport\"]\n+++\n",
     )
     .unwrap();
     let out = project.run("target/release/vestnik check data");
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("data/entries/2026/bad.md:"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("data/entries/2026/bad.md:3:"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("data/entries/2026/bad.md:4:"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("unknown section \"sport\""), "{stdout}");
     // The same from inside DATA, as `.`.
     let out = project.run_in("data", "../target/release/vestnik check .");
     assert_eq!(out.status.code(), Some(1));
