@@ -542,11 +542,12 @@ fn serve_data_shows_dates_as_the_editor_wrote_them() {
         assert!(page.contains("28 ноября 2024"), "{path}: {page}");
         assert!(!page.contains("27 ноября 2024"), "{path}");
     }
+    let (_, news) = served.get("/news/vladivostok");
     assert!(
-        served
-            .get("/news/vladivostok")
-            .1
-            .contains("обновлено 2 декабря 2024")
+        news.contains(
+            "обновлено <time datetime=\"2024-12-02T00:00:00+10:00\">2 декабря 2024</time>"
+        ),
+        "{news}"
     );
     let (_, atom) = served.get("/feeds/all.atom");
     assert!(
