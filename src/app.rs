@@ -21,6 +21,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", args.data.display()))?;
     let read_ms = started.elapsed().as_millis() as u64;
+    // Entries due later are left out until their time (the reload loop
+    // wakes for it); the clock is read here, at the edge.
+    loader.set_cutoff(chrono::Utc::now());
     let site = loader.site();
     let site_ms = started.elapsed().as_millis() as u64;
     // Start watching on another thread while the feeds render: the

@@ -79,6 +79,16 @@ pub struct BuildArgs {
     /// `site.toml` (every link in the feeds is built from it).
     #[arg(long, env = "VESTNIK_BASE_URL", value_name = "URL", value_parser = crate::config::parse_base_url)]
     pub base_url: Option<url::Url>,
+    /// Build as of this time (RFC 3339, e.g. 2027-01-15T10:00:00+07:00)
+    /// instead of now: entries due later, or expired by then, are left out.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{e}; write it like 2027-01-15T10:00:00+07:00"))
 }
 
 /// Options of `vestnik import`.

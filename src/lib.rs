@@ -51,10 +51,17 @@ pub fn load_site(data_dir: &Path) -> Result<model::Site, diagnostic::Diagnostic>
     Ok(entry::Loader::open(data_dir)?.site())
 }
 
-/// Like [`load_site`], with `base_url` (when given) in place of `site.toml`'s.
+/// Like [`load_site`], with `base_url` (when given) in place of `site.toml`'s,
+/// and published as of `cutoff` (when given): entries due later and entries
+/// expired by then are left out (see [`model::Schedule`]).
 pub fn load_site_at(
     data_dir: &Path,
     base_url: Option<url::Url>,
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<model::Site, diagnostic::Diagnostic> {
-    Ok(entry::Loader::open_with(data_dir, base_url)?.site())
+    let mut loader = entry::Loader::open_with(data_dir, base_url)?;
+    if let Some(cutoff) = cutoff {
+        loader.set_cutoff(cutoff);
+    }
+    Ok(loader.site())
 }

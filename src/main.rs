@@ -32,7 +32,8 @@ fn main() -> ExitCode {
 }
 
 fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let site = match vestnik::load_site(data) {
+    let now = chrono::Utc::now();
+    let site = match vestnik::load_site_at(data, None, Some(now)) {
         Ok(site) => site,
         Err(d) => {
             println!("{d}");
@@ -41,6 +42,11 @@ fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     for d in &site.diagnostics {
         println!("{d}");
+    }
+    // Information, not problems: what the clock holds back does not change
+    // the exit code, and goes to stderr with the summary.
+    for line in waiting(data, now)? {
+        eprintln!("{line}");
     }
     eprintln!(
         "{} entries in {} sections, {} problem(s)",
@@ -53,6 +59,47 @@ fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One line per entry the clock holds back at `now`: scheduled (with its
+/// due time in its own zone) or expired.
+fn waiting(
+    data: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<String>> {
+    use vestnik::entry::Visibility;
+    let everything = vestnik::load_site_at(data, None, None).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let entries = vestnik::entry::load::ENTRIES_DIR;
+    let mut lines: Vec<(chrono::DateTime<chrono::FixedOffset>, String)> = everything
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let path = data.join(entries).join(&e.path);
+            match e.visibility(now) {
+                Visibility::Public => None,
+                Visibility::Scheduled => Some((
+                    e.due(),
+                    format!(
+                        "{}: info: scheduled, goes live {}",
+                        path.display(),
+                        e.due().format("%d.%m.%Y %H:%M (UTC%:z)")
+                    ),
+                )),
+                Visibility::Expired => e.expires.map(|end| {
+                    (
+                        end,
+                        format!(
+                            "{}: info: expired {}, no longer public",
+                            path.display(),
+                            end.format("%d.%m.%Y %H:%M (UTC%:z)")
+                        ),
+                    )
+                }),
+            }
+        })
+        .collect();
+    lines.sort();
+    Ok(lines.into_iter().map(|(_, l)| l).collect())
 }
 
 fn import_command(args: &vestnik::cli::ImportArgs) -> anyhow::Result<ExitCode> {
@@ -95,7 +142,9 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // Checked before loading, so a refused OUT costs nothing and says why.
     let target = vestnik::out_dir::Target::prepare(data, out)?;
-    let site = vestnik::load_site_at(data, args.base_url.clone())
+    // The clock is read here; `--at` builds as of another time.
+    let cutoff = args.at.unwrap_or_else(chrono::Utc::now);
+    let site = vestnik::load_site_at(data, args.base_url.clone(), Some(cutoff))
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", data.display()))?;
     for d in &site.diagnostics {
@@ -112,6 +161,8 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
         signal_hook::flag::register(signal, interrupted.clone())?;
     }
+    let next_due = site.schedule.next_due;
+    let next_change = site.schedule.next_change;
     let snapshot = vestnik::snapshot::Snapshot::build(Arc::new(site));
     let stats = match vestnik::export::export(&snapshot, Some(data), &target, interrupted) {
         Ok(stats) => stats,
@@ -138,5 +189,14 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
         stats.kept,
         stats.removed,
     );
+    // So a cron job knows when to build again.
+    if let Some(due) = next_due {
+        eprintln!(
+            "the next scheduled entry goes live at {}; build again then",
+            due.to_rfc3339()
+        );
+    } else if let Some(t) = next_change {
+        eprintln!("an entry expires at {}; build again then", t.to_rfc3339());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,35 @@ pub struct Site {
     pub diagnostics: Vec<Diagnostic>,
     /// Entries per configured section, in configuration order, counted on first use.
     counts: OnceLock<Vec<usize>>,
+    /// What is not public at the site's cutoff, and when that changes.
+    pub schedule: Schedule,
+}
+
+/// The entries a time leaves out of a site, and when that changes. A site is
+/// a function of the data and its cutoff, so this is too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// The time the site was built for; `None` leaves nothing out.
+    pub cutoff: Option<DateTime<chrono::Utc>>,
+    /// Entries not due yet at the cutoff.
+    pub scheduled: usize,
+    /// The earliest time after the cutoff when the public entries change:
+    /// a scheduled entry's due time or a public entry's expiry.
+    pub next_change: Option<DateTime<chrono::Utc>>,
+    /// The earliest due time of a scheduled entry, for `/healthz` and `build`.
+    pub next_due: Option<DateTime<FixedOffset>>,
+    /// Ids of entries past their `expires`: their pages answer 410 Gone.
+    pub expired: std::collections::HashSet<String>,
+}
+
+impl Schedule {
+    /// True when both leave out the same entries and change at the same
+    /// time: whatever their cutoffs, their sites publish the same.
+    pub fn same_entries(&self, other: &Schedule) -> bool {
+        self.scheduled == other.scheduled
+            && self.next_change == other.next_change
+            && self.expired == other.expired
+    }
 }
 
 /// Which entries a feed covers.
@@ -76,7 +105,14 @@ impl Site {
             entries,
             diagnostics,
             counts: OnceLock::new(),
+            schedule: Schedule::default(),
         }
+    }
+
+    /// This site with the schedule its entries were chosen by.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Site {
+        self.schedule = schedule;
+        self
     }
 
     /// Builds a site from entries already in [`newest_first`] order.
@@ -95,6 +131,7 @@ impl Site {
             entries,
             diagnostics,
             counts: OnceLock::new(),
+            schedule: Schedule::default(),
         }
     }
 

@@ -27,6 +27,8 @@ pub enum Change {
     Rescan,
     /// Re-read `site.toml` and every entry (SIGHUP).
     Full,
+    /// The clock reached a scheduled entry's due time or an expiry.
+    Clock,
 }
 
 /// After a change, wait this long for another before reloading, so a save
@@ -62,12 +64,24 @@ pub struct Report {
     pub took: Duration,
 }
 
+/// The time now, as the reload loop reads it: the system clock in `serve`,
+/// a hand-moved one in tests.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(chrono::Utc::now)
+}
+
 /// Owns the loader and publishes snapshots into `current`.
 pub struct Reloader {
     loader: Loader,
     current: Current,
     /// Tells the WebSub hub about feeds a reload changed.
     publisher: Option<Publisher>,
+    /// Where "now" comes from: scheduled entries go live, and expired ones
+    /// leave, when it passes their time.
+    clock: Clock,
 }
 
 impl Reloader {
@@ -77,7 +91,19 @@ impl Reloader {
             loader,
             current,
             publisher: None,
+            clock: system_clock(),
         }
+    }
+
+    /// Reads "now" from `clock` instead of the system clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// When the public entries next change by the clock alone, if ever.
+    pub fn next_change(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.current.load().site.schedule.next_change
     }
 
     /// Pings the site's WebSub hub (if it names one) after each reload that
@@ -90,7 +116,12 @@ impl Reloader {
     /// Applies one change; swaps in a new snapshot if anything changed.
     pub fn apply(&mut self, change: &Change) -> Option<Report> {
         let started = Instant::now();
+        // The cutoff never moves back: a clock stepped back unpublishes nothing.
+        let now = (self.clock)();
+        let cutoff = self.loader.cutoff().map_or(now, |c| c.max(now));
+        self.loader.set_cutoff(cutoff);
         let changes = match change {
+            Change::Clock => crate::entry::load::Changes::default(),
             Change::Paths(paths) => self.loader.refresh_paths(paths),
             Change::Rescan => self.loader.rescan(),
             Change::Full => {
@@ -107,7 +138,8 @@ impl Reloader {
         let site = self.loader.site();
         let assembled = started.elapsed();
         let problems_changed = site.diagnostics != prev.site.diagnostics;
-        if changes.is_empty() && !problems_changed && *change != Change::Full {
+        let schedule_changed = !site.schedule.same_entries(&prev.site.schedule);
+        if changes.is_empty() && !problems_changed && !schedule_changed && *change != Change::Full {
             return None;
         }
         let snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
@@ -204,7 +236,22 @@ impl Reloader {
         }
         let mut in_flight = HashSet::new();
         self.queue_pending(&jobs, &mut in_flight);
-        while let Ok(event) = rx.recv() {
+        loop {
+            // Wake for the next due time or expiry as well as for events.
+            let event = match self.next_change() {
+                Some(at) => {
+                    let wait = (at - (self.clock)()).to_std().unwrap_or(Duration::ZERO);
+                    match rx.recv_timeout(wait) {
+                        Ok(event) => event,
+                        Err(RecvTimeoutError::Timeout) => Event::Changed(Change::Clock),
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match rx.recv() {
+                    Ok(event) => event,
+                    Err(_) => break,
+                },
+            };
             match event {
                 Event::Compressed(path, resource) => {
                     // A gzip-only result is followed by the brotli one.
@@ -328,6 +375,8 @@ fn coalesce(
 
 fn merge(a: Change, b: Change) -> Change {
     match (a, b) {
+        // Every reload reads the clock, so the clock's own change adds nothing.
+        (Change::Clock, other) | (other, Change::Clock) => other,
         (Change::Full, _) | (_, Change::Full) => Change::Full,
         (Change::Rescan, _) | (_, Change::Rescan) => Change::Rescan,
         (Change::Paths(mut x), Change::Paths(y)) => {

@@ -234,6 +234,11 @@ pub struct Health {
     pub content_hash: String,
     /// Resources whose gzip or brotli variant is still being computed; 0 when settled.
     pub compressing: usize,
+    /// Entries not due yet (never their titles: an embargo holds).
+    pub scheduled: usize,
+    /// When the next scheduled entry goes live (RFC 3339), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<String>,
 }
 
 /// Everything the server answers from, built once per data load.
@@ -512,6 +517,8 @@ impl Snapshot {
             problems: site.diagnostics.len(),
             content_hash: hex_prefix(&hasher.finalize()),
             compressing: resources.values().filter(|r| r.pending()).count(),
+            scheduled: site.schedule.scheduled,
+            next_due: site.schedule.next_due.map(|t| t.to_rfc3339()),
         };
         Snapshot {
             site,

@@ -125,7 +125,7 @@ fn check_reports_every_problem_in_a_file() {
         ),
         format!("{several}:6:8: link \"javascript:alert(1)\" is not an http(s) URL"),
         format!(
-            "{several}:7:1: unknown front matter key `sumary` is ignored (known: title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]"
+            "{several}:7:1: unknown front matter key `sumary` is ignored (known: title, date, updated, publish_at, expires, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]"
         ),
     ];
     let lines: Vec<&str> = stdout.lines().collect();

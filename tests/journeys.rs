@@ -1016,3 +1016,44 @@ fn new_writes_an_entry_that_is_published() {
         "{said}"
     );
 }
+
+#[test]
+fn serve_data_publishes_a_scheduled_entry_on_time() {
+    let project = Project::new();
+    // Due about 3 s after the server starts (4 s from now, whole seconds).
+    let due = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let due = chrono::DateTime::<chrono::Utc>::from_timestamp(due.timestamp(), 0).unwrap();
+    std::fs::write(
+        project.data().join("entries/2026/embargo.md"),
+        format!(
+            "+++\ntitle = \"Под эмбарго\"\ndate = \"{}\"\nsections = [\"gorodskoi-passazhirskii-transport\"]\n+++\n\nТекст.\n",
+            due.to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let served = project.serve_in(".", "cargo run --release -- serve data");
+    assert!(
+        chrono::Utc::now() < due,
+        "the server took too long to start for this test"
+    );
+    assert!(!served.get("/feeds/all.rss").1.contains("Под эмбарго"));
+    assert_eq!(served.get("/news/embargo").0, 404);
+    let health = served.health();
+    assert_eq!(health["scheduled"], 1, "{health}");
+    loop {
+        let (_, feed) = served.get("/feeds/all.rss");
+        let now = chrono::Utc::now();
+        if feed.contains("<title>Под эмбарго</title>") {
+            let lag = (now - due).num_milliseconds();
+            eprintln!("went live {lag} ms after its due time");
+            assert!(lag < 1000, "{lag} ms late");
+            break;
+        }
+        assert!(
+            now < due + chrono::Duration::seconds(1),
+            "not live 1 s after its due time"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(served.get("/news/embargo").0, 200);
+}

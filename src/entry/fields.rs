@@ -49,10 +49,12 @@ pub fn http_url(raw: &str, base: Option<&Url>) -> Result<Url, NotHttpUrl> {
 }
 
 /// Every top-level key of the front matter, in the order messages list them.
-const KNOWN_KEYS: [&str; 15] = [
+const KNOWN_KEYS: [&str; 17] = [
     "title",
     "date",
     "updated",
+    "publish_at",
+    "expires",
     "timezone",
     "sections",
     "id",
@@ -81,6 +83,8 @@ struct FrontMatter {
     title: Option<Spanned<String>>,
     date: Option<Spanned<date::RawDate>>,
     updated: Option<Spanned<date::RawDate>>,
+    publish_at: Option<Spanned<date::RawDate>>,
+    expires: Option<Spanned<date::RawDate>>,
     timezone: Option<Spanned<String>>,
     sections: Option<Spanned<Vec<Spanned<String>>>>,
     id: Option<Spanned<String>>,
@@ -230,6 +234,27 @@ impl<'a> Fields<'a> {
             .as_ref()
             .map(|u| self.date("updated", u, in_zone))
             .transpose();
+        let publish_at = fm
+            .publish_at
+            .as_ref()
+            .map(|u| self.date("publish_at", u, in_zone))
+            .transpose();
+        let expires = fm
+            .expires
+            .as_ref()
+            .map(|u| self.date("expires", u, in_zone))
+            .transpose();
+        let expires = match (&expires, &publish_at, &published, &fm.expires) {
+            (Ok(Some(end)), Ok(start), Ok(date), Some(raw)) if *end <= start.unwrap_or(*date) => {
+                self.report(
+                    raw.span().start,
+                    "expires: the entry would expire before it is published; give a later time"
+                        .to_owned(),
+                );
+                Err(Bad)
+            }
+            _ => expires,
+        };
         let sections = required(&fm.sections).and_then(|s| self.sections(s));
         let id = self.id(fm.id.as_ref(), rel);
         let link = self.link(fm.link.as_ref(), id.as_deref().map_err(|_| Bad));
@@ -254,6 +279,8 @@ impl<'a> Fields<'a> {
             title: title.ok()?,
             published: published.ok()?,
             updated: updated.ok()?,
+            publish_at: publish_at.ok()?,
+            expires: expires.ok()?,
             sections: sections.ok()?,
             summary_key: summary(fm.summary.as_deref()),
             body: html::LazyHtml::new(body.to_owned(), attribution, self.ctx.sanitizer.clone()),
@@ -288,6 +315,8 @@ impl<'a> Fields<'a> {
             title: self.take(&mut table, "title", &mut bad),
             date: self.take(&mut table, "date", &mut bad),
             updated: self.take(&mut table, "updated", &mut bad),
+            publish_at: self.take(&mut table, "publish_at", &mut bad),
+            expires: self.take(&mut table, "expires", &mut bad),
             timezone: self.take(&mut table, "timezone", &mut bad),
             sections: self.take(&mut table, "sections", &mut bad),
             id: self.take(&mut table, "id", &mut bad),

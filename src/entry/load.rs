@@ -28,6 +28,8 @@ pub struct Loaded {
     pub entries: Vec<Arc<Entry>>,
     /// Every problem, ordered by path and position.
     pub diagnostics: Vec<Diagnostic>,
+    /// The entries the cutoff left out, and when that changes.
+    pub schedule: crate::model::Schedule,
 }
 
 /// One candidate file found by the walk.
@@ -230,6 +232,9 @@ pub struct Loader {
     swaps: Vec<(Arc<Entry>, Arc<Entry>)>,
     /// True when a change since then needs a full rebuild of the order.
     full: bool,
+    /// Entries not due at this time, or expired by it, are left out of the
+    /// site; `None` publishes every entry whatever its dates.
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Loader {
@@ -256,9 +261,33 @@ impl Loader {
             published: None,
             swaps: Vec::new(),
             full: true,
+            cutoff: None,
         };
         loader.rescan();
         Ok(loader)
+    }
+
+    /// Publishes the site as of `cutoff`: entries due later are scheduled
+    /// and entries whose `expires` has passed are expired, both left out.
+    pub fn set_cutoff(&mut self, cutoff: chrono::DateTime<chrono::Utc>) {
+        // Only a cutoff that passes the next due time or expiry changes the
+        // public entries; a later time alone keeps an edit on the fast path.
+        let crosses = match &self.published {
+            Some((_, _, _, schedule)) => {
+                schedule.cutoff.is_none_or(|old| cutoff < old)
+                    || schedule.next_change.is_some_and(|t| t <= cutoff)
+            }
+            None => true,
+        };
+        if crosses {
+            self.full = true;
+        }
+        self.cutoff = Some(cutoff);
+    }
+
+    /// The time the site is published as of, if any.
+    pub fn cutoff(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cutoff
     }
 
     /// The configuration in use.
@@ -489,7 +518,7 @@ impl Loader {
     pub fn site(&mut self) -> Site {
         let swaps = std::mem::take(&mut self.swaps);
         if !self.full {
-            if let Some((order, diagnostics, counts)) = &mut self.published {
+            if let Some((order, diagnostics, counts, schedule)) = &mut self.published {
                 if patch(order, &swaps) {
                     // Section counts follow the swaps too, so the new site
                     // does not count 100,000 entries again.
@@ -508,16 +537,19 @@ impl Loader {
                         order.clone(),
                         diagnostics.clone(),
                     )
-                    .with_section_counts(counts.clone());
+                    .with_section_counts(counts.clone())
+                    .with_schedule(schedule.clone());
                 }
             }
         }
         let loaded = self.loaded();
-        let site = Site::new(self.config.clone(), loaded.entries, loaded.diagnostics);
+        let site = Site::new(self.config.clone(), loaded.entries, loaded.diagnostics)
+            .with_schedule(loaded.schedule);
         self.published = Some((
             site.entries.clone(),
             site.diagnostics.clone(),
             site.section_counts().to_vec(),
+            site.schedule.clone(),
         ));
         self.full = false;
         site
@@ -529,6 +561,7 @@ impl Loader {
         let mut out = Loaded {
             entries: Vec::with_capacity(self.files.len()),
             diagnostics: self.scan_problems.clone(),
+            schedule: crate::model::Schedule::default(),
         };
         out.diagnostics.extend(self.config_problem.iter().cloned());
         let mut owners: HashMap<&str, &str> = HashMap::with_capacity(self.files.len());
@@ -559,6 +592,9 @@ impl Loader {
             owners.insert(&entry.id, rel);
             out.entries.push(entry.clone());
         }
+        if let Some(cutoff) = self.cutoff {
+            out.schedule = schedule(&mut out.entries, cutoff);
+        }
         out.diagnostics
             .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
         out
@@ -566,8 +602,56 @@ impl Loader {
 }
 
 /// What the last [`Loader::site`] published: newest-first order, problems,
-/// and entries per configured section.
-type Published = (Vec<Arc<Entry>>, Vec<Diagnostic>, Vec<usize>);
+/// entries per configured section, and the schedule.
+type Published = (
+    Vec<Arc<Entry>>,
+    Vec<Diagnostic>,
+    Vec<usize>,
+    crate::model::Schedule,
+);
+
+/// Keeps only the entries public at `cutoff` and describes the rest: how
+/// many are scheduled, which expired, and when the public set next changes.
+fn schedule(
+    entries: &mut Vec<Arc<Entry>>,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> crate::model::Schedule {
+    use crate::entry::Visibility;
+    let mut s = crate::model::Schedule {
+        cutoff: Some(cutoff),
+        ..Default::default()
+    };
+    let mut changes = |t: chrono::DateTime<chrono::Utc>| {
+        s.next_change = Some(s.next_change.map_or(t, |n| n.min(t)));
+    };
+    let mut next_due: Option<chrono::DateTime<chrono::FixedOffset>> = None;
+    let mut scheduled = 0;
+    let mut expired = std::collections::HashSet::new();
+    entries.retain(|e| match e.visibility(cutoff) {
+        Visibility::Public => {
+            if let Some(end) = e.expires {
+                changes(end.to_utc());
+            }
+            true
+        }
+        Visibility::Scheduled => {
+            scheduled += 1;
+            changes(e.due().to_utc());
+            if next_due.is_none_or(|n| e.due() < n) {
+                next_due = Some(e.due());
+            }
+            false
+        }
+        Visibility::Expired => {
+            expired.insert(e.id.clone());
+            false
+        }
+    });
+    s.scheduled = scheduled;
+    s.next_due = next_due;
+    s.expired = expired;
+    s
+}
 
 /// The (old, new) entry pair when replacing a file's state keeps the
 /// published order and problems as they were: both versions parse cleanly
@@ -575,7 +659,12 @@ type Published = (Vec<Arc<Entry>>, Vec<Diagnostic>, Vec<usize>);
 fn in_place_swap(old: &FileState, new: &FileState) -> Option<(Arc<Entry>, Arc<Entry>)> {
     let (a, b) = (old.entry.as_ref()?, new.entry.as_ref()?);
     let clean = old.diagnostics.is_empty() && new.diagnostics.is_empty();
-    (clean && a.id == b.id && a.published == b.published).then(|| (a.clone(), b.clone()))
+    // The same times: the same place in the order and the same schedule.
+    let same = a.id == b.id
+        && a.published == b.published
+        && a.publish_at == b.publish_at
+        && a.expires == b.expires;
+    (clean && same).then(|| (a.clone(), b.clone()))
 }
 
 /// Replaces each old entry by its new version in a newest-first order.

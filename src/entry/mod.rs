@@ -34,6 +34,11 @@ pub struct Entry {
     pub published: DateTime<FixedOffset>,
     /// Last update, if the entry says so.
     pub updated: Option<DateTime<FixedOffset>>,
+    /// `publish_at`: when the entry goes public, if not at its `date`
+    /// (an embargo whose displayed date must differ).
+    pub publish_at: Option<DateTime<FixedOffset>>,
+    /// `expires`: when the entry leaves everything public.
+    pub expires: Option<DateTime<FixedOffset>>,
     /// Known section slugs, in the order the entry lists them, without repeats.
     pub sections: Vec<String>,
     /// The `summary` key, cleaned; `None` when absent or blank, and then
@@ -72,6 +77,22 @@ impl Entry {
         self.body.get()
     }
 
+    /// When the entry goes public: `publish_at`, else its `date`.
+    pub fn due(&self) -> DateTime<FixedOffset> {
+        self.publish_at.unwrap_or(self.published)
+    }
+
+    /// Whether the entry is public at `cutoff`: due, and not yet expired.
+    pub fn visibility(&self, cutoff: DateTime<chrono::Utc>) -> Visibility {
+        if self.due() > cutoff {
+            Visibility::Scheduled
+        } else if self.expires.is_some_and(|e| e <= cutoff) {
+            Visibility::Expired
+        } else {
+            Visibility::Public
+        }
+    }
+
     /// The newest of `updated` and `published`.
     pub fn modified(&self) -> DateTime<FixedOffset> {
         self.updated
@@ -90,6 +111,17 @@ impl Entry {
             url_segment(&self.id)
         )
     }
+}
+
+/// Where an entry stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Due and not expired: in every feed and page.
+    Public,
+    /// Not due yet: in nothing public, its page a 404.
+    Scheduled,
+    /// Past `expires`: in nothing public, its page a 410.
+    Expired,
 }
 
 /// Attribution of a reprinted article.

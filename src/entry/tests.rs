@@ -441,7 +441,7 @@ fn every_problem_in_a_file_is_reported() {
             &[
                 "e/x.md:4:12: unknown time zone \"Asia/Nowhere\"; use an IANA name such as \"Asia/Vladivostok\"",
                 "e/x.md:6:8: link \"javascript:alert(1)\" is not an http(s) URL",
-                "e/x.md:7:1: unknown front matter key `sumary` is ignored (known: title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]",
+                "e/x.md:7:1: unknown front matter key `sumary` is ignored (known: title, date, updated, publish_at, expires, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]",
             ],
         ),
         // Bad genre + two bad enclosures: all reported, the entry published.
@@ -472,7 +472,7 @@ fn every_problem_in_a_file_is_reported() {
             false,
             &[
                 "e/x.md:2:9: front matter: invalid type: integer `5`, expected a string",
-                "e/x.md:5:1: unknown front matter key `autors` is ignored (known: title, date, updated, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]",
+                "e/x.md:5:1: unknown front matter key `autors` is ignored (known: title, date, updated, publish_at, expires, timezone, sections, id, summary, link, authors, source, draft, enclosures, image, genre, extra); put custom data under [extra]",
                 "e/x.md:8:1: front matter: unknown field `lenght`, expected one of `url`, `type`, `length`",
                 "e/x.md:10:7: front matter: invalid type: integer `7`, expected a string",
             ],

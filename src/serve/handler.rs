@@ -50,6 +50,11 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
                 // `/news/{id}/` of a published entry: its canonical URL.
                 match id.strip_suffix('/').filter(|bare| snapshot.has_entry(bare)) {
                     Some(bare) => redirect(snapshot, &crate::model::news_path(bare), query),
+                    // An entry past its `expires` is gone for good; one not
+                    // due yet is a 404 like an id that never existed.
+                    None if snapshot.site.schedule.expired.contains(id) => {
+                        plain(StatusCode::GONE, "this entry has expired\n".into())
+                    }
                     None => not_found(snapshot),
                 }
             }),
