@@ -379,3 +379,44 @@ fn feeds_announce_the_hub_in_headers_and_bodies() {
         assert!(r.headers().get("link").is_none(), "{path}");
     }
 }
+
+#[test]
+fn a_scheduled_entry_going_live_pings_its_feeds_without_any_edit() {
+    let hub = TestHub::start(&[]);
+    let (dir, addr) = data(Some(&hub.url));
+    // Due 3 s from now, in the culture section.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let due = chrono::DateTime::<chrono::Utc>::from_timestamp(due.timestamp(), 0).unwrap();
+    std::fs::write(
+        dir.path().join("entries/later.md"),
+        format!(
+            "+++\ntitle = \"Позже\"\ndate = \"{}\"\nsections = [\"culture\"]\n+++\n\nТекст.\n",
+            due.to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--addr", &addr]);
+    assert!(
+        chrono::Utc::now() < due,
+        "the server took too long to start"
+    );
+    assert!(hub.pings().is_empty());
+    let pings = hub.wait_for(6);
+    let late = chrono::Utc::now() - due;
+    quiet();
+    let pings_now = hub.pings();
+    eprintln!("pings {late} after the due time:\n{}", show(&pings_now));
+    assert!(pings.iter().all(|p| p.at >= pings[0].at));
+    let expected: BTreeMap<String, usize> = feed_urls(&server, &["all", "culture"])
+        .into_iter()
+        .map(|u| (u, 1))
+        .collect();
+    assert_eq!(accepted(&pings_now), expected, "{}", show(&pings_now));
+    let body = client()
+        .get(server.url("/feeds/culture.rss"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(body.contains("Позже"));
+}
