@@ -78,6 +78,10 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
         }
     }
     let rel = key.strip_prefix('/')?;
+    // Files at the top that crawlers fetch by name: robots.txt, sitemaps.
+    if !rel.contains(['/', '?']) && (rel.ends_with(".xml") || rel.ends_with(".txt")) {
+        return Some(PathBuf::from(rel));
+    }
     if let Some((path, page)) = rel.split_once("?page=") {
         let page: usize = page.parse().ok().filter(|&n| n > 1)?;
         let plain_slug =
@@ -142,6 +146,11 @@ pub fn export(
                     stats
                 }))?;
             stats = stats + write_feed_pages(snapshot, &stage)?;
+            for key in snapshot.sitemap_keys() {
+                if let Some(r) = snapshot.sitemap(&key) {
+                    stats = stats + write_at(&stage, &key, &r)?;
+                }
+            }
             stats =
                 stats
                     + total(crate::snapshot::later_listings(site).par_iter().map(

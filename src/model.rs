@@ -35,6 +35,10 @@ pub struct Site {
     pub schedule: Schedule,
 }
 
+/// How far back the news sitemap reaches from the cutoff (Google News reads
+/// two days); the schedule wakes the server when an entry leaves it.
+pub const NEWS_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(2);
+
 /// The entries a time leaves out of a site, and when that changes. A site is
 /// a function of the data and its cutoff, so this is too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

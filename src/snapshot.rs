@@ -354,6 +354,7 @@ enum Job<'f, 's> {
     Yandex(&'f Feed<'s>),
     SectionPage(&'f Feed<'s>),
     Index(&'f Site),
+    Robots(&'f Site),
     Subscribe(&'f Site),
     Opml(&'f Site, Format),
 }
@@ -389,6 +390,7 @@ impl Job<'_, '_> {
                 render::html::index(site),
             ),
             Job::Subscribe(site) => Resource::new(TEXT_HTML, None, render::html::subscribe(site)),
+            Job::Robots(site) => Resource::new(TEXT_PLAIN, None, render::sitemap::robots(site)),
             Job::Opml(site, format) => {
                 Resource::new(OPML, None, render::opml::render(site, *format))
             }
@@ -489,7 +491,10 @@ impl Snapshot {
         let by_config = Format::ALL
             .into_iter()
             .map(|format| (opml_key(format), Job::Opml(&site, format)))
-            .chain([(SUBSCRIBE_KEY.to_owned(), Job::Subscribe(&site))]);
+            .chain([
+                (SUBSCRIBE_KEY.to_owned(), Job::Subscribe(&site)),
+                (ROBOTS_KEY.to_owned(), Job::Robots(&site)),
+            ]);
         for (path, job) in by_config {
             match prev.and_then(|p| p.resources.get(&path)) {
                 Some(r) => {
@@ -607,6 +612,48 @@ impl Snapshot {
                 .unwrap_or(0);
             (ON_DEMAND_BYTES / (2 * largest + 4096)).max(1)
         })
+    }
+
+    /// A sitemap at `path`: `/sitemap.xml`, a child `/sitemap-N.xml` when
+    /// the site is past one file's limits, or `/sitemap-news.xml`. Rendered
+    /// on first request (crawlers fetch them far less often than an edit
+    /// happens) and cached for the snapshot's life.
+    pub fn sitemap(&self, path: &str) -> Option<Arc<Resource>> {
+        let site = &*self.site;
+        let body = || -> Option<Vec<u8>> {
+            match path {
+                SITEMAP_KEY => Some(render::sitemap::render(site)),
+                NEWS_SITEMAP_KEY => Some(render::sitemap::render_news(site)),
+                other => {
+                    let n = other
+                        .strip_prefix("/sitemap-")?
+                        .strip_suffix(".xml")
+                        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))?
+                        .parse()
+                        .ok()?;
+                    render::sitemap::render_child(site, n)
+                }
+            }
+        };
+        self.later
+            .get_or_insert_with(path, || {
+                let body = body().ok_or(())?;
+                Ok::<_, ()>(Arc::new(Resource::on_demand(
+                    XML,
+                    site.newest().map(SystemTime::from),
+                    body,
+                )))
+            })
+            .ok()
+    }
+
+    /// Every sitemap path this snapshot serves, for export.
+    pub fn sitemap_keys(&self) -> Vec<String> {
+        let children = render::sitemap::children(&self.site);
+        [SITEMAP_KEY.to_owned(), NEWS_SITEMAP_KEY.to_owned()]
+            .into_iter()
+            .chain((1..=children).map(|n| format!("/{}", render::sitemap::child_path(n))))
+            .collect()
     }
 
     /// The resource at a URL path.
@@ -740,6 +787,17 @@ pub fn later_listings(site: &Site) -> Vec<(String, Feed<'_>)> {
 }
 
 const TEXT_HTML: &str = "text/html; charset=utf-8";
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const XML: &str = "application/xml; charset=utf-8";
+
+/// The snapshot key of `robots.txt`.
+pub const ROBOTS_KEY: &str = "/robots.txt";
+
+/// The snapshot key of the Google News sitemap.
+pub const NEWS_SITEMAP_KEY: &str = "/sitemap-news.xml";
+
+/// The snapshot key of the sitemap (or sitemap index).
+pub const SITEMAP_KEY: &str = "/sitemap.xml";
 const OPML: &str = "text/x-opml; charset=utf-8";
 
 /// Every feed URL with its title, as plain text for `/` and 404 answers.

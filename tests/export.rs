@@ -151,7 +151,9 @@ fn check_export(data: &Path) -> (usize, usize) {
         + site.entries.len()
         + later_pages
         + later_listings
-        + vestnik::media::list(&data).len();
+        + vestnik::media::list(&data).len()
+        // robots.txt, sitemap.xml and sitemap-news.xml.
+        + 3;
     let plain: Vec<&String> = all
         .iter()
         .filter(|f| !f.ends_with(".gz") && !f.ends_with(".br"))

@@ -632,6 +632,11 @@ fn schedule(
             if let Some(end) = e.expires {
                 changes(end.to_utc());
             }
+            // The news sitemap's window moves on when the entry leaves it.
+            let leaves = e.due().to_utc() + crate::model::NEWS_WINDOW;
+            if leaves > cutoff {
+                changes(leaves);
+            }
             true
         }
         Visibility::Scheduled => {

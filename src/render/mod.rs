@@ -8,6 +8,7 @@ pub mod html;
 mod json;
 pub mod opml;
 mod rss;
+pub mod sitemap;
 pub mod yandex;
 
 use crate::model::Feed;

@@ -41,6 +41,9 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
     let query = req.uri().query();
     let resource = match path.as_str() {
         "/healthz" => Err(healthz(snapshot)),
+        p if p.starts_with("/sitemap") && p.ends_with(".xml") => {
+            snapshot.sitemap(p).ok_or_else(|| not_found(snapshot))
+        }
         "/feeds.opml" => snapshot
             .get(&opml_key(opml_format(query)))
             .cloned()
