@@ -17,7 +17,7 @@ use crate::websub;
 /// Runs `vestnik serve` until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut loader = Loader::open_with(&args.data, args.base_url.clone())
+    let mut loader = Loader::open_as(&args.data, args.base_url.clone(), args.preview)
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", args.data.display()))?;
     let read_ms = started.elapsed().as_millis() as u64;
@@ -103,6 +103,11 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         media_from: Some(args.data.clone()),
         send_timeout: Duration::from_secs(args.send_timeout.max(1)),
     };
+    if args.preview {
+        tracing::warn!(
+            "preview: drafts and scheduled entries are published; do not expose this server"
+        );
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -156,6 +156,11 @@ pub struct ServeArgs {
     /// `site.toml`: every link in the feeds is built from it.
     #[arg(long, env = "VESTNIK_BASE_URL", value_name = "URL", value_parser = crate::config::parse_base_url)]
     pub base_url: Option<url::Url>,
+    /// For an editor's own machine: publish drafts and scheduled entries
+    /// too, marked «черновик» and «запланировано на …» on the pages (like
+    /// Hugo's -D -F). Never on a public server.
+    #[arg(long)]
+    pub preview: bool,
     /// Do not watch the data directory; reload only on SIGHUP.
     #[arg(long)]
     pub no_watch: bool,

@@ -95,6 +95,10 @@ pub struct Config {
     pub sections: Vec<Section>,
     /// The WebSub hub that feeds name and that reloads ping, if any.
     pub websub_hub: Option<Url>,
+    /// `serve --preview`, for an editor's own machine: drafts and scheduled
+    /// entries are published, and marked as such on the pages. Never read
+    /// from `site.toml`.
+    pub preview: bool,
 }
 
 /// One section of the site.
@@ -224,6 +228,7 @@ impl Config {
             max_entry_bytes,
             sections,
             websub_hub,
+            preview: false,
         })
     }
 

@@ -190,7 +190,8 @@ fn scheduled_entries_are_invisible_until_due_then_live_then_expire() {
     assert_eq!(get(&current, "/news/press").0, 200);
 
     // Expiry: gone from every feed, and its page answers 410.
-    assert_eq!(reloader.next_change(), Some(utc(2027, 1, 19, 17, 0)));
+    // Next, `embargo` leaves the news sitemap's two-day window; then the expiry.
+    assert_eq!(reloader.next_change(), Some(utc(2027, 1, 17, 3, 0)));
     clock.set(utc(2027, 1, 19, 17, 0));
     reloader.apply(&Change::Clock).expect("a new snapshot");
     assert!(!everything(&current).contains(">promo<"));
@@ -247,4 +248,48 @@ fn check_lists_what_is_waiting_and_build_at_builds_as_of_then() {
         stderr.contains("the next scheduled entry goes live at 2027-01-15T12:00:00+07:00"),
         "{stderr}"
     );
+}
+
+#[test]
+fn preview_publishes_drafts_and_scheduled_entries_marked_as_such() {
+    let dir = data();
+    std::fs::write(
+        dir.path().join("entries/wip.md"),
+        "+++\ntitle = \"wip\"\ndate = \"2026-03-01T10:00:00+07:00\"\nsections = [\"news\"]\ndraft = true\n+++\n\nЧерновик.\n",
+    )
+    .unwrap();
+    let now = utc(2027, 1, 15, 2, 0);
+    let open = |preview| {
+        let mut loader = vestnik::entry::Loader::open_as(dir.path(), None, preview).unwrap();
+        loader.set_cutoff(now);
+        let snapshot = Snapshot::build(Arc::new(loader.site()));
+        Arc::new(arc_swap::ArcSwap::from_pointee(snapshot))
+    };
+    let public = open(false);
+    assert!(!everything(&public).contains(">wip<"));
+    assert!(!everything(&public).contains(">embargo<"));
+    let preview = open(true);
+    assert!(
+        get(&preview, "/feeds/all.rss")
+            .1
+            .contains("<title>wip</title>")
+    );
+    assert!(
+        get(&preview, "/feeds/all.rss")
+            .1
+            .contains("<title>embargo</title>")
+    );
+    let (status, page) = get(&preview, "/news/wip");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<strong>draft</strong>") || page.contains("<strong>черновик</strong>"),
+        "{page}"
+    );
+    let home = get(&preview, "/").1;
+    assert!(
+        home.contains("scheduled for 15 January 2027, 10:00</strong> <a"),
+        "{home}"
+    );
+    // Public entries carry no mark.
+    assert!(!get(&preview, "/news/old").1.contains("class=\"mark\""));
 }

@@ -217,8 +217,9 @@ impl<'a> Fields<'a> {
     /// Markdown after the front matter.
     pub(super) fn entry(&mut self, rel: &str, body: &str) -> Option<Entry> {
         let fm = self.front_matter()?;
-        // A draft is work in progress: only the shape of its values is checked.
-        if fm.draft {
+        // A draft is work in progress: only the shape of its values is
+        // checked, unless an editor previews it.
+        if fm.draft && !self.ctx.config.preview {
             return None;
         }
         self.missing(&fm.missing);
@@ -279,6 +280,7 @@ impl<'a> Fields<'a> {
             title: title.ok()?,
             published: published.ok()?,
             updated: updated.ok()?,
+            draft: fm.draft,
             publish_at: publish_at.ok()?,
             expires: expires.ok()?,
             sections: sections.ok()?,

@@ -247,7 +247,17 @@ impl Loader {
     /// in `site.toml`, now and on every reload: a deployment names its public
     /// address without editing the data.
     pub fn open_with(data_dir: &Path, base_url: Option<url::Url>) -> Result<Loader, Diagnostic> {
-        let (config, config_hash) = read_config(data_dir, base_url.as_ref())?;
+        Loader::open_as(data_dir, base_url, false)
+    }
+
+    /// Like [`Loader::open_with`]; `preview` publishes drafts and scheduled
+    /// entries too (`serve --preview`), marked on the pages.
+    pub fn open_as(
+        data_dir: &Path,
+        base_url: Option<url::Url>,
+        preview: bool,
+    ) -> Result<Loader, Diagnostic> {
+        let (config, config_hash) = read_config(data_dir, base_url.as_ref(), preview)?;
         let mut loader = Loader {
             base_url,
             data_dir: data_dir.to_path_buf(),
@@ -323,7 +333,7 @@ impl Loader {
         let mut changes = Changes::default();
         // The config problem is part of the published problems.
         self.full = true;
-        match read_config(&self.data_dir, self.base_url.as_ref()) {
+        match read_config(&self.data_dir, self.base_url.as_ref(), self.config.preview) {
             Err(d) => self.config_problem = Some(previous_config_kept(d)),
             Ok((config, hash)) => {
                 self.config_problem = None;
@@ -593,7 +603,15 @@ impl Loader {
             out.entries.push(entry.clone());
         }
         if let Some(cutoff) = self.cutoff {
-            out.schedule = schedule(&mut out.entries, cutoff);
+            if self.config.preview {
+                // Everything is shown; the pages mark what is not public yet.
+                let mut all = out.entries.clone();
+                out.schedule = schedule(&mut all, cutoff);
+                out.schedule.next_change = None;
+                out.schedule.expired.clear();
+            } else {
+                out.schedule = schedule(&mut out.entries, cutoff);
+            }
         }
         out.diagnostics
             .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
@@ -691,7 +709,11 @@ fn previous_config_kept(mut d: Diagnostic) -> Diagnostic {
     d
 }
 
-fn read_config(data_dir: &Path, base_url: Option<&url::Url>) -> Result<(Config, u64), Diagnostic> {
+fn read_config(
+    data_dir: &Path,
+    base_url: Option<&url::Url>,
+    preview: bool,
+) -> Result<(Config, u64), Diagnostic> {
     let path = data_dir.join(SITE_FILE);
     let text = crate::file::read_to_string(&path)
         .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
@@ -699,6 +721,7 @@ fn read_config(data_dir: &Path, base_url: Option<&url::Url>) -> Result<(Config, 
     if let Some(url) = base_url {
         config.base_url = url.clone();
     }
+    config.preview = preview;
     Ok((config, hash_bytes(text.as_bytes())))
 }
 

@@ -34,6 +34,8 @@ pub struct Entry {
     pub published: DateTime<FixedOffset>,
     /// Last update, if the entry says so.
     pub updated: Option<DateTime<FixedOffset>>,
+    /// `draft = true`: only ever published by `serve --preview`.
+    pub draft: bool,
     /// `publish_at`: when the entry goes public, if not at its `date`
     /// (an embargo whose displayed date must differ).
     pub publish_at: Option<DateTime<FixedOffset>>,

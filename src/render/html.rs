@@ -49,6 +49,10 @@ struct Labels {
     all_news: &'static str,
     empty: &'static str,
     original: &'static str,
+    /// `serve --preview`: the mark of a draft.
+    draft: &'static str,
+    /// `serve --preview`: before the due time of a scheduled entry.
+    scheduled: &'static str,
     /// Before the date an entry was last updated.
     updated: &'static str,
     /// Before the time of an update made on the day of publication.
@@ -79,6 +83,8 @@ const RU: Labels = Labels {
     all_news: "Все новости",
     empty: "В этой секции пока нет записей.",
     original: "Оригинал публикации",
+    draft: "черновик",
+    scheduled: "запланировано на",
     updated: "обновлено",
     at: "в",
     how_to: "Как подписаться",
@@ -103,6 +109,8 @@ const EN: Labels = Labels {
     all_news: "All news",
     empty: "No entries in this section yet.",
     original: "Original article",
+    draft: "draft",
+    scheduled: "scheduled for",
     updated: "updated",
     at: "at",
     how_to: "How to subscribe",
@@ -298,6 +306,8 @@ struct SectionRow {
 struct EntryRow {
     title: String,
     href: String,
+    /// `serve --preview`: «черновик» or «запланировано на …».
+    mark: Option<String>,
     dates: Dates,
     sections: Vec<Link>,
 }
@@ -366,6 +376,8 @@ struct NewsPage<'a> {
     site_title: &'a str,
     home: &'a str,
     title: &'a str,
+    /// `serve --preview`: «черновик» or «запланировано на …».
+    mark: Option<String>,
     dates: Dates,
     sections: Vec<Link>,
     authors: String,
@@ -531,10 +543,33 @@ fn section_links(site: &Site, entry: &Entry) -> Vec<Link> {
         .collect()
 }
 
+/// What a preview marks an entry as: a draft, or scheduled (with its due
+/// time in its own zone); `None` for a public entry and outside a preview.
+fn preview_mark(site: &Site, e: &Entry) -> Option<String> {
+    if !site.config.preview {
+        return None;
+    }
+    let l = labels(site);
+    if e.draft {
+        return Some(l.draft.to_owned());
+    }
+    let due = e.due();
+    site.schedule.cutoff.is_some_and(|now| due > now).then(|| {
+        format!(
+            "{} {}, {:02}:{:02}",
+            l.scheduled,
+            human_date(site, &due),
+            due.hour(),
+            due.minute()
+        )
+    })
+}
+
 fn entry_row(site: &Site, e: &Entry) -> EntryRow {
     EntryRow {
         title: e.title.clone(),
         href: site.config.url(&news_path(&e.id)).to_string(),
+        mark: preview_mark(site, e),
         dates: dates(labels(site), e),
         sections: section_links(site, e),
     }
@@ -681,6 +716,7 @@ pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
         site_title: &config.title,
         home: config.base_url.as_str(),
         title: &entry.title,
+        mark: preview_mark(site, entry),
         dates: dates(labels, entry),
         sections: section_links(site, entry),
         authors: entry.authors.join(", "),
