@@ -98,6 +98,23 @@ fn futures_ready<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// Asserts the served site equals a fresh load of `dir` at `t`: the
+/// clock's incremental publishing gives the bytes a restart would.
+fn same_as_fresh(current: &vestnik::serve::Current, dir: &Path, t: DateTime<Utc>) {
+    let fresh = Snapshot::build(Arc::new(vestnik::load_site_at(dir, None, Some(t)).unwrap()));
+    let served = current.load();
+    assert_eq!(served.health.content_hash, fresh.health.content_hash);
+    assert_eq!(served.site.section_counts(), fresh.site.section_counts());
+    assert_eq!(
+        served.site.schedule.next_change,
+        fresh.site.schedule.next_change
+    );
+    assert_eq!(
+        served.site.schedule.scheduled,
+        fresh.site.schedule.scheduled
+    );
+}
+
 /// Every public resource's bytes, joined: nothing scheduled may be in any.
 fn everything(current: &vestnik::serve::Current) -> String {
     let snapshot = current.load();
@@ -168,11 +185,13 @@ fn scheduled_entries_are_invisible_until_due_then_live_then_expire() {
     }
     assert_eq!(get(&current, "/news/embargo").0, 200);
     assert_eq!(get(&current, "/news/press").0, 404, "publish_at is later");
+    same_as_fresh(&current, dir.path(), utc(2027, 1, 15, 3, 0));
     assert_eq!(reloader.next_change(), Some(utc(2027, 1, 15, 5, 0)));
 
     // `publish_at` governs, while the displayed date stays the entry's own.
     clock.set(utc(2027, 1, 15, 5, 0));
     reloader.apply(&Change::Clock).expect("a new snapshot");
+    same_as_fresh(&current, dir.path(), utc(2027, 1, 15, 5, 0));
     let (status, page) = get(&current, "/news/press");
     assert_eq!(status, 200);
     assert!(
@@ -197,6 +216,7 @@ fn scheduled_entries_are_invisible_until_due_then_live_then_expire() {
     assert!(!everything(&current).contains(">promo<"));
     assert_eq!(get(&current, "/news/promo").0, 410);
     assert_eq!(get(&current, "/news/never-existed").0, 404);
+    same_as_fresh(&current, dir.path(), utc(2027, 1, 19, 17, 0));
     assert_eq!(reloader.next_change(), None);
 }
 

@@ -30,6 +30,12 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// The entries the cutoff left out, and when that changes.
     pub schedule: crate::model::Schedule,
+    /// The scheduled entries, earliest due first, so the clock can publish
+    /// them without a full rebuild.
+    pub waiting: Vec<Arc<Entry>>,
+    /// The earliest expiry or news-window exit after the cutoff: the
+    /// clock's changes that need a full rebuild.
+    pub next_other: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One candidate file found by the walk.
@@ -235,6 +241,12 @@ pub struct Loader {
     /// Entries not due at this time, or expired by it, are left out of the
     /// site; `None` publishes every entry whatever its dates.
     cutoff: Option<chrono::DateTime<chrono::Utc>>,
+    /// Scheduled entries of the last full build, earliest due first.
+    waiting: Vec<Arc<Entry>>,
+    /// The earliest expiry or news-window exit after the last cutoff.
+    next_other: Option<chrono::DateTime<chrono::Utc>>,
+    /// True when waiting entries became due and the next site must publish them.
+    due_pending: bool,
 }
 
 impl Loader {
@@ -272,6 +284,9 @@ impl Loader {
             swaps: Vec::new(),
             full: true,
             cutoff: None,
+            waiting: Vec::new(),
+            next_other: None,
+            due_pending: false,
         };
         loader.rescan();
         Ok(loader)
@@ -282,15 +297,24 @@ impl Loader {
     pub fn set_cutoff(&mut self, cutoff: chrono::DateTime<chrono::Utc>) {
         // Only a cutoff that passes the next due time or expiry changes the
         // public entries; a later time alone keeps an edit on the fast path.
+        // Entries that only became due are inserted into the published
+        // order; an expiry or a news-window exit takes a full rebuild.
         let crosses = match &self.published {
             Some((_, _, _, schedule)) => {
                 schedule.cutoff.is_none_or(|old| cutoff < old)
-                    || schedule.next_change.is_some_and(|t| t <= cutoff)
+                    || self.next_other.is_some_and(|t| t <= cutoff)
+                    || self.config.preview
             }
             None => true,
         };
         if crosses {
             self.full = true;
+        } else if self
+            .waiting
+            .first()
+            .is_some_and(|e| e.due().to_utc() <= cutoff)
+        {
+            self.due_pending = true;
         }
         self.cutoff = Some(cutoff);
     }
@@ -527,32 +551,41 @@ impl Loader {
     /// a few and about seventy milliseconds.
     pub fn site(&mut self) -> Site {
         let swaps = std::mem::take(&mut self.swaps);
-        if !self.full {
-            if let Some((order, diagnostics, counts, schedule)) = &mut self.published {
-                if patch(order, &swaps) {
-                    // Section counts follow the swaps too, so the new site
-                    // does not count 100,000 entries again.
-                    let index =
-                        |slug: &String| self.config.sections.iter().position(|s| &s.slug == slug);
-                    for (old, new) in &swaps {
-                        for i in old.sections.iter().filter_map(index) {
-                            counts[i] -= 1;
-                        }
-                        for i in new.sections.iter().filter_map(index) {
-                            counts[i] += 1;
-                        }
+        let config = &self.config;
+        if let Some(published) = self.published.as_mut().filter(|_| !self.full) {
+            if patch(&mut published.0, &swaps) {
+                // Section counts follow the swaps too, so the new site
+                // does not count 100,000 entries again.
+                let index = |slug: &String| config.sections.iter().position(|s| &s.slug == slug);
+                let counts = &mut published.2;
+                for (old, new) in &swaps {
+                    for i in old.sections.iter().filter_map(index) {
+                        counts[i] -= 1;
                     }
-                    return Site::from_sorted(
-                        self.config.clone(),
-                        order.clone(),
-                        diagnostics.clone(),
-                    )
+                    for i in new.sections.iter().filter_map(index) {
+                        counts[i] += 1;
+                    }
+                }
+                if let (true, Some(cutoff)) = (self.due_pending, self.cutoff) {
+                    publish_due(
+                        config,
+                        cutoff,
+                        &mut self.waiting,
+                        &mut self.next_other,
+                        published,
+                    );
+                }
+                self.due_pending = false;
+                let (order, diagnostics, counts, schedule) = published;
+                return Site::from_sorted(config.clone(), order.clone(), diagnostics.clone())
                     .with_section_counts(counts.clone())
                     .with_schedule(schedule.clone());
-                }
             }
         }
         let loaded = self.loaded();
+        self.waiting = loaded.waiting;
+        self.next_other = loaded.next_other;
+        self.due_pending = false;
         let site = Site::new(self.config.clone(), loaded.entries, loaded.diagnostics)
             .with_schedule(loaded.schedule);
         self.published = Some((
@@ -572,6 +605,8 @@ impl Loader {
             entries: Vec::with_capacity(self.files.len()),
             diagnostics: self.scan_problems.clone(),
             schedule: crate::model::Schedule::default(),
+            waiting: Vec::new(),
+            next_other: None,
         };
         out.diagnostics.extend(self.config_problem.iter().cloned());
         let mut owners: HashMap<&str, &str> = HashMap::with_capacity(self.files.len());
@@ -606,11 +641,11 @@ impl Loader {
             if self.config.preview {
                 // Everything is shown; the pages mark what is not public yet.
                 let mut all = out.entries.clone();
-                out.schedule = schedule(&mut all, cutoff);
+                out.schedule = schedule(&mut all, cutoff).0;
                 out.schedule.next_change = None;
                 out.schedule.expired.clear();
             } else {
-                out.schedule = schedule(&mut out.entries, cutoff);
+                (out.schedule, out.waiting, out.next_other) = schedule(&mut out.entries, cutoff);
             }
         }
         out.diagnostics
@@ -633,36 +668,22 @@ type Published = (
 fn schedule(
     entries: &mut Vec<Arc<Entry>>,
     cutoff: chrono::DateTime<chrono::Utc>,
-) -> crate::model::Schedule {
+) -> (
+    crate::model::Schedule,
+    Vec<Arc<Entry>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
     use crate::entry::Visibility;
-    let mut s = crate::model::Schedule {
-        cutoff: Some(cutoff),
-        ..Default::default()
-    };
-    let mut changes = |t: chrono::DateTime<chrono::Utc>| {
-        s.next_change = Some(s.next_change.map_or(t, |n| n.min(t)));
-    };
-    let mut next_due: Option<chrono::DateTime<chrono::FixedOffset>> = None;
-    let mut scheduled = 0;
+    let mut next_other: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut waiting = Vec::new();
     let mut expired = std::collections::HashSet::new();
     entries.retain(|e| match e.visibility(cutoff) {
         Visibility::Public => {
-            if let Some(end) = e.expires {
-                changes(end.to_utc());
-            }
-            // The news sitemap's window moves on when the entry leaves it.
-            let leaves = e.due().to_utc() + crate::model::NEWS_WINDOW;
-            if leaves > cutoff {
-                changes(leaves);
-            }
+            next_other = earliest(next_other, public_changes(e, cutoff));
             true
         }
         Visibility::Scheduled => {
-            scheduled += 1;
-            changes(e.due().to_utc());
-            if next_due.is_none_or(|n| e.due() < n) {
-                next_due = Some(e.due());
-            }
+            waiting.push(e.clone());
             false
         }
         Visibility::Expired => {
@@ -670,10 +691,71 @@ fn schedule(
             false
         }
     });
-    s.scheduled = scheduled;
-    s.next_due = next_due;
-    s.expired = expired;
-    s
+    waiting.sort_by(|a, b| (a.due(), &a.id).cmp(&(b.due(), &b.id)));
+    let next_due = waiting.first().map(|e| e.due());
+    let s = crate::model::Schedule {
+        cutoff: Some(cutoff),
+        scheduled: waiting.len(),
+        next_change: earliest(next_other, next_due.map(|t| t.to_utc())),
+        next_due,
+        expired,
+    };
+    (s, waiting, next_other)
+}
+
+/// The earlier of two optional times.
+fn earliest(
+    a: Option<chrono::DateTime<chrono::Utc>>,
+    b: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The earliest time after `cutoff` when a public entry changes the site by
+/// the clock alone: its expiry, or its leaving the news sitemap's window.
+fn public_changes(
+    e: &Entry,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let leaves = e.due().to_utc() + crate::model::NEWS_WINDOW;
+    earliest(
+        e.expires.map(|t| t.to_utc()),
+        (leaves > cutoff).then_some(leaves),
+    )
+}
+
+/// Publishes the waiting entries that are due at `cutoff` into a published
+/// order, without a full rebuild: each is inserted at its place, its
+/// sections counted, and the schedule moved on. This is the clock's common
+/// change (an embargo lifting); expiries and the news window take a rebuild.
+fn publish_due(
+    config: &Config,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    waiting: &mut Vec<Arc<Entry>>,
+    next_other: &mut Option<chrono::DateTime<chrono::Utc>>,
+    published: &mut Published,
+) {
+    let (order, _, counts, schedule) = published;
+    let due = waiting.partition_point(|e| e.due().to_utc() <= cutoff);
+    for e in waiting.drain(..due) {
+        let at = order
+            .binary_search_by(|x| crate::model::newest_first(x, &e))
+            .unwrap_or_else(|at| at);
+        for slug in &e.sections {
+            if let Some(i) = config.sections.iter().position(|s| &s.slug == slug) {
+                counts[i] += 1;
+            }
+        }
+        *next_other = earliest(*next_other, public_changes(&e, cutoff));
+        order.insert(at, e);
+    }
+    schedule.cutoff = Some(cutoff);
+    schedule.scheduled = waiting.len();
+    schedule.next_due = waiting.first().map(|e| e.due());
+    schedule.next_change = earliest(*next_other, schedule.next_due.map(|t| t.to_utc()));
 }
 
 /// The (old, new) entry pair when replacing a file's state keeps the
