@@ -10,8 +10,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::admin::metrics::{Metrics, ReloadOutcome};
 use crate::entry::Loader;
 use crate::entry::load::Changes;
 use crate::serve::Current;
@@ -68,6 +69,8 @@ pub struct Reloader {
     current: Current,
     /// Tells the WebSub hub about feeds a reload changed.
     publisher: Option<Publisher>,
+    /// Counts reloads for the admin listener, when there is one.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Reloader {
@@ -77,7 +80,14 @@ impl Reloader {
             loader,
             current,
             publisher: None,
+            metrics: None,
         }
+    }
+
+    /// Counts each reload, its duration and the time of the last applied one.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Pings the site's WebSub hub (if it names one) after each reload that
@@ -108,9 +118,18 @@ impl Reloader {
         let assembled = started.elapsed();
         let problems_changed = site.diagnostics != prev.site.diagnostics;
         if changes.is_empty() && !problems_changed && *change != Change::Full {
+            if let Some(m) = &self.metrics {
+                m.reloaded(
+                    ReloadOutcome::Unchanged,
+                    started.elapsed(),
+                    SystemTime::now(),
+                );
+            }
             return None;
         }
-        let snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
+        let mut snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
+        // The clock is read here, at the edge; rendering never sees it.
+        snapshot.built = Some(SystemTime::now());
         tracing::debug!(
             refresh_ms = refreshed.as_secs_f64() * 1000.0,
             site_ms = (assembled - refreshed).as_secs_f64() * 1000.0,
@@ -131,6 +150,9 @@ impl Reloader {
             took: started.elapsed(),
             ..report
         };
+        if let Some(m) = &self.metrics {
+            m.reloaded(ReloadOutcome::Applied, report.took, SystemTime::now());
+        }
         log(&report, &self.current.load().site.diagnostics);
         Some(report)
     }
