@@ -19,7 +19,17 @@ use crate::websub;
 /// Runs `vestnik serve` until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    // Checked before loading, so a misplaced state directory costs nothing.
+    // Checked before loading, so a wrong address or a misplaced state
+    // directory costs nothing.
+    if args
+        .admin_addr
+        .is_some_and(|a| a == args.addr && a.port() != 0)
+    {
+        anyhow::bail!(
+            "--admin-addr {} is the public address; give the admin listener its own (e.g. 127.0.0.1:9180)",
+            args.addr
+        );
+    }
     let state = match (&args.state_dir, args.admin_addr) {
         (Some(dir), Some(_)) => Some(
             StateDir::open(dir, &args.data)
@@ -145,15 +155,6 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         media_from: Some(args.data.clone()),
         send_timeout: Duration::from_secs(args.send_timeout.max(1)),
     };
-    if args
-        .admin_addr
-        .is_some_and(|a| a == args.addr && a.port() != 0)
-    {
-        anyhow::bail!(
-            "--admin-addr {} is the public address; give the admin listener its own (e.g. 127.0.0.1:9180)",
-            args.addr
-        );
-    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -632,7 +632,12 @@ impl StateDir {
     pub fn open(dir: &Path, data: &Path) -> std::io::Result<StateDir> {
         std::fs::create_dir_all(dir)?;
         let real_dir = dir.canonicalize()?;
-        let real_data = data.canonicalize()?;
+        let real_data = data.canonicalize().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot resolve the data directory {}: {e}", data.display()),
+            )
+        })?;
         if real_dir.starts_with(&real_data) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
