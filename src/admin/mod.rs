@@ -43,6 +43,54 @@ pub struct Observers {
     pub stats: Option<Arc<Stats>>,
 }
 
+impl Observers {
+    /// True when anyone is listening (there is an admin listener).
+    pub fn is_some(&self) -> bool {
+        self.metrics.is_some() || self.stats.is_some()
+    }
+
+    /// Reports one answered request at `now`: the metrics count every
+    /// request; the subscriber figures count successful fetches (200 or
+    /// 304) of feeds that are subscriptions (see [`stats::feed_key`]).
+    pub fn answered(&self, a: &Answered<'_>, now: SystemTime) {
+        if let Some(m) = &self.metrics {
+            if a.rate_limited {
+                m.rate_limited();
+            }
+            m.served(&a.served);
+        }
+        let fetched =
+            a.served.route == metrics::Route::Feed && matches!(a.served.status, 200 | 304);
+        if let (Some(s), true) = (&self.stats, fetched) {
+            if let Some(feed) = stats::feed_key(a.path, a.query) {
+                let fetch = stats::Fetch {
+                    feed: &feed,
+                    client: a.client,
+                    user_agent: a.user_agent,
+                };
+                s.record(&fetch, now);
+            }
+        }
+    }
+}
+
+/// One request answered on the public address, as [`Observers`] see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    /// The request path, as sent.
+    pub path: &'a str,
+    /// The query string, if any.
+    pub query: Option<&'a str>,
+    /// The `User-Agent` header, if any (and valid text).
+    pub user_agent: Option<&'a str>,
+    /// The client (after `--trusted-proxy` resolution).
+    pub client: std::net::IpAddr,
+    /// True when the rate limit refused it.
+    pub rate_limited: bool,
+    /// Its route, status, coding, size and duration.
+    pub served: metrics::Served,
+}
+
 /// Everything the admin pages read.
 #[derive(Debug, Clone)]
 pub struct Admin {

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::admin::metrics::{Coding, Route, Served};
-use crate::admin::{Observers, stats};
+use crate::admin::{Answered, Observers};
 use crate::snapshot::Snapshot;
 use client_ip::TrustedProxies;
 
@@ -238,70 +238,37 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
         micros = started.elapsed().as_micros() as u64,
         user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-"),
     );
-    observe(
-        shared,
-        req,
-        &response,
-        client,
-        was_limited,
-        bytes,
-        started.elapsed(),
-    );
-    response
-}
-
-/// Tells the admin listener's [`Observers`] about one answered request:
-/// the metrics count every request; the subscriber figures count
-/// successful fetches (200 or 304) of feeds.
-fn observe(
-    shared: &Shared,
-    req: &Request<Incoming>,
-    response: &Response<Body>,
-    client: IpAddr,
-    limited: bool,
-    content_length: u64,
-    took: Duration,
-) {
-    let route = Route::of(req.uri().path());
-    let status = response.status();
-    if let Some(m) = &shared.observers.metrics {
-        if limited {
-            m.rate_limited();
-        }
-        m.served(&Served {
-            route,
-            status: status.as_u16(),
-            coding: Coding::from_header(
-                response
-                    .headers()
-                    .get(CONTENT_ENCODING)
-                    .map(|v| v.as_bytes()),
-            ),
-            // A HEAD response states the length of a body it does not send.
-            bytes: if req.method() == http::Method::HEAD {
-                0
-            } else {
-                content_length
-            },
-            took,
-        });
-    }
-    if let Some(s) = &shared.observers.stats {
-        if route == Route::Feed && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
-        {
-            if let Some(feed) = stats::feed_key(req.uri().path(), req.uri().query()) {
-                let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
-                s.record(
-                    &stats::Fetch {
-                        feed: &feed,
-                        client,
-                        user_agent,
+    if shared.observers.is_some() {
+        let route = Route::of(req.uri().path());
+        shared.observers.answered(
+            &Answered {
+                path: req.uri().path(),
+                query: req.uri().query(),
+                user_agent: req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()),
+                client,
+                rate_limited: was_limited,
+                served: Served {
+                    route,
+                    status: response.status().as_u16(),
+                    coding: Coding::from_header(
+                        response
+                            .headers()
+                            .get(CONTENT_ENCODING)
+                            .map(|v| v.as_bytes()),
+                    ),
+                    // A HEAD response states the length of a body it does not send.
+                    bytes: if req.method() == http::Method::HEAD {
+                        0
+                    } else {
+                        bytes
                     },
-                    SystemTime::now(),
-                );
-            }
-        }
+                    took: started.elapsed(),
+                },
+            },
+            SystemTime::now(),
+        );
     }
+    response
 }
 
 /// Answers a request that may render (a later page, a bundle, an entry
