@@ -3,10 +3,12 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 
+use crate::admin::stats::StateDir;
+use crate::admin::{self, Admin, Metrics, Observers, Stats};
 use crate::cli::ServeArgs;
 use crate::entry::Loader;
 use crate::reload::{self, Change, Event, Reloader};
@@ -17,6 +19,50 @@ use crate::websub;
 /// Runs `vestnik serve` until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Checked before loading, so a wrong address or a misplaced state
+    // directory costs nothing.
+    if args
+        .admin_addr
+        .is_some_and(|a| a == args.addr && a.port() != 0)
+    {
+        anyhow::bail!(
+            "--admin-addr {} is the public address; give the admin listener its own (e.g. 127.0.0.1:9180)",
+            args.addr
+        );
+    }
+    let state = match (&args.state_dir, args.admin_addr) {
+        (Some(dir), Some(_)) => Some(
+            StateDir::open(dir, &args.data)
+                .with_context(|| format!("cannot use the state directory {}", dir.display()))?,
+        ),
+        (Some(dir), None) => {
+            tracing::warn!(
+                "--state-dir {} has no effect without --admin-addr, which collects the figures it saves",
+                dir.display()
+            );
+            None
+        }
+        (None, _) => None,
+    };
+    let observers = match args.admin_addr {
+        Some(_) => Observers {
+            metrics: Some(Arc::new(Metrics::new())),
+            stats: Some(Arc::new(Stats::new(random_salt()?))),
+        },
+        None => Observers::default(),
+    };
+    if let (Some(state), Some(stats)) = (&state, &observers.stats) {
+        match state.load(stats, SystemTime::now()) {
+            Ok(n) => tracing::info!(
+                "loaded {n} subscriber count(s) from {}",
+                state.file().display()
+            ),
+            Err(e) => tracing::warn!(
+                "cannot read {}: {e}; subscriber counts start empty",
+                state.file().display()
+            ),
+        }
+    }
     let mut loader = Loader::open_as(&args.data, args.base_url.clone(), args.preview)
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", args.data.display()))?;
@@ -42,7 +88,12 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Serve as soon as the feeds are rendered; the reload thread adds the
     // gzip and then brotli variants in the background (clients get the
     // uncompressed bytes until then).
-    let snapshot = Snapshot::build_from(Arc::new(site), None);
+    let mut snapshot = Snapshot::build_from(Arc::new(site), None);
+    let built = SystemTime::now();
+    snapshot.built = Some(built);
+    if let Some(m) = &observers.metrics {
+        m.loaded(built);
+    }
     tracing::debug!(
         read_ms,
         site_ms,
@@ -59,9 +110,13 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
 
     // Pings go out from a task on the runtime below; the reload thread only queues them.
-    let (publisher, pinger) = websub::Publisher::new(websub::Retry::default())
-        .context("cannot start the WebSub publisher")?;
-    let reloader = Reloader::new(loader, current.clone()).with_publisher(publisher);
+    let (publisher, pinger) =
+        websub::Publisher::new(websub::Retry::default(), observers.metrics.clone())
+            .context("cannot start the WebSub publisher")?;
+    let mut reloader = Reloader::new(loader, current.clone()).with_publisher(publisher);
+    if let Some(m) = &observers.metrics {
+        reloader = reloader.with_metrics(m.clone());
+    }
     let worker_tx = tx.clone();
     let data = args.data.clone();
     std::thread::Builder::new()
@@ -114,14 +169,111 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
+        let admin_listener = match args.admin_addr {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on --admin-addr {a}"))?,
+            ),
+            None => None,
+        };
+        // SIGINT/SIGTERM stop both listeners and the saving of the figures.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            serve::shutdown_signal().await;
+            notify_systemd(&[sd_notify::NotifyState::Stopping]);
+            let _ = stop_tx.send(true);
+        });
         // Tests and scripts read this line to find an ephemeral port.
         // Once, on stdout: a log line as well would show it twice on a terminal.
         println!("listening on http://{addr}/");
+        if let (Some(admin_listener), Some(metrics), Some(stats)) =
+            (admin_listener, &observers.metrics, &observers.stats)
+        {
+            let admin_addr = admin_listener.local_addr()?;
+            println!("admin listening on http://{admin_addr}/");
+            let admin = Arc::new(Admin {
+                current: current.clone(),
+                metrics: metrics.clone(),
+                stats: stats.clone(),
+            });
+            let admin_stop = stop_rx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = admin::run(admin_listener, admin, stopped(admin_stop)).await {
+                    tracing::error!("the admin listener stopped: {e}");
+                }
+            });
+            tokio::spawn(every_minute(state.clone(), stats.clone()));
+        }
+        // The first snapshot is in place and the listeners are bound:
+        // connections from here on are answered (they wait in the backlog
+        // until the accept loop below takes them).
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
         tokio::spawn(forward_sighup(tx));
         tokio::spawn(pinger);
-        serve::run(listener, current, limits, serve::shutdown_signal()).await?;
+        let server = serve::Server {
+            current,
+            limits,
+            observers: observers.clone(),
+        };
+        serve::run(listener, server, stopped(stop_rx)).await?;
         anyhow::Ok(())
-    })
+    })?;
+    if let (Some(state), Some(stats)) = (&state, &observers.stats) {
+        match state.save(stats) {
+            Ok(()) => tracing::info!("saved subscriber counts to {}", state.file().display()),
+            Err(e) => tracing::warn!("cannot save {}: {e}", state.file().display()),
+        }
+    }
+    Ok(())
+}
+
+/// 32 random bytes from the operating system, keying the hashes of
+/// (address, User-Agent) pairs; never stored, so the hashes die with the process.
+fn random_salt() -> anyhow::Result<[u8; 32]> {
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("cannot draw a random salt")?;
+    Ok(salt)
+}
+
+/// Completes when the stop signal is sent (or its sender is gone).
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Tells systemd (under `Type=notify`) how the service is doing; does
+/// nothing when not started by systemd.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// Every minute, forgets expired reader pairs (which bounds memory even
+/// when nobody looks at /stats) and saves the aggregators' counts to the
+/// state directory, if there is one. The last save happens after shutdown.
+async fn every_minute(state: Option<StateDir>, stats: Arc<Stats>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await; // the first tick is immediate; the counts were just loaded
+    loop {
+        tick.tick().await;
+        let (state, stats) = (state.clone(), stats.clone());
+        let saved = tokio::task::spawn_blocking(move || {
+            stats.prune(SystemTime::now());
+            match state {
+                Some(state) => state
+                    .save(&stats)
+                    .map_err(|e| (state.file().to_path_buf(), e)),
+                None => Ok(()),
+            }
+        })
+        .await;
+        if let Ok(Err((file, e))) = saved {
+            tracing::warn!("cannot save {}: {e}", file.display());
+        }
+    }
 }
 
 /// SIGHUP forces a full reload: `site.toml` and every entry re-read.

@@ -112,7 +112,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The data directory.
-    #[arg(default_value = "data")]
+    #[arg(default_value = "data", env = "VESTNIK_DATA")]
     pub data: PathBuf,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", env = "VESTNIK_ADDR")]
@@ -164,4 +164,14 @@ pub struct ServeArgs {
     /// Do not watch the data directory; reload only on SIGHUP.
     #[arg(long)]
     pub no_watch: bool,
+    /// Serve /metrics (Prometheus), /stats (subscribers per feed) and
+    /// /problems (what `vestnik check` prints) on this second address, e.g.
+    /// 127.0.0.1:9180. Off unless given; keep it off the public network.
+    #[arg(long, value_name = "ADDR", env = "VESTNIK_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// Save the aggregators' subscriber counts here (every minute and at
+    /// shutdown) and load them at start. Must lie outside DATA. Used only
+    /// with --admin-addr, which collects them.
+    #[arg(long, value_name = "DIR", env = "VESTNIK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }

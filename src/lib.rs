@@ -15,6 +15,7 @@
 //! - [`out_dir`]: where a build may write, its manifest, the atomic swap;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
 //! - [`websub`]: hub links of feeds, and pings to the hub for changed feeds;
+//! - [`admin`]: the admin listener: metrics, subscribers per feed, problems;
 //! - [`app`]: the `serve` command assembled from the pieces above;
 //! - [`import`]: saved news pages (plain text) to entry files;
 //! - [`new`]: `vestnik new`, a new entry file with valid front matter;
@@ -23,6 +24,7 @@
 //! `config → entry → model → render → snapshot` does no network I/O and never
 //! reads the clock, so the same data gives byte-identical feeds everywhere.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -10,8 +10,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::admin::metrics::{Metrics, ReloadOutcome};
 use crate::entry::Loader;
 use crate::entry::load::Changes;
 use crate::serve::Current;
@@ -82,6 +83,8 @@ pub struct Reloader {
     /// Where "now" comes from: scheduled entries go live, and expired ones
     /// leave, when it passes their time.
     clock: Clock,
+    /// Counts reloads for the admin listener, when there is one.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Reloader {
@@ -92,6 +95,7 @@ impl Reloader {
             current,
             publisher: None,
             clock: system_clock(),
+            metrics: None,
         }
     }
 
@@ -104,6 +108,12 @@ impl Reloader {
     /// When the public entries next change by the clock alone, if ever.
     pub fn next_change(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.current.load().site.schedule.next_change
+    }
+
+    /// Counts each reload, its duration and the time of the last applied one.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Pings the site's WebSub hub (if it names one) after each reload that
@@ -140,9 +150,18 @@ impl Reloader {
         let problems_changed = site.diagnostics != prev.site.diagnostics;
         let schedule_changed = !site.schedule.same_entries(&prev.site.schedule);
         if changes.is_empty() && !problems_changed && !schedule_changed && *change != Change::Full {
+            if let Some(m) = &self.metrics {
+                m.reloaded(
+                    ReloadOutcome::Unchanged,
+                    started.elapsed(),
+                    SystemTime::now(),
+                );
+            }
             return None;
         }
-        let snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
+        let mut snapshot = Snapshot::build_from(Arc::new(site), Some(&prev));
+        // The clock is read here, at the edge; rendering never sees it.
+        snapshot.built = Some(SystemTime::now());
         tracing::debug!(
             refresh_ms = refreshed.as_secs_f64() * 1000.0,
             site_ms = (assembled - refreshed).as_secs_f64() * 1000.0,
@@ -163,6 +182,9 @@ impl Reloader {
             took: started.elapsed(),
             ..report
         };
+        if let Some(m) = &self.metrics {
+            m.reloaded(ReloadOutcome::Applied, report.took, SystemTime::now());
+        }
         log(&report, &self.current.load().site.diagnostics);
         Some(report)
     }

@@ -254,6 +254,10 @@ pub struct Snapshot {
     pub not_found: Bytes,
     /// How many resources this build rendered (the rest were reused).
     pub rendered: usize,
+    /// When this snapshot was built, for the admin listener's snapshot age.
+    /// Set by the I/O edge that built it (`app`, `reload`); `build_from`
+    /// never reads the clock, so it leaves `None`. Nothing rendered reads it.
+    pub built: Option<SystemTime>,
     /// Entry pages rendered on demand, cached for the life of this snapshot.
     pages: Arc<quick_cache::sync::Cache<String, Arc<Resource>>>,
     /// Entry index by id, built on the first entry page request.
@@ -531,6 +535,7 @@ impl Snapshot {
             health,
             not_found,
             rendered: rerendered,
+            built: None,
             pages: Arc::new(quick_cache::sync::Cache::new(PAGE_CACHE_ITEMS)),
             ids: Arc::new(OnceLock::new()),
             later: Arc::new(feed_cache()),

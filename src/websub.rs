@@ -28,6 +28,7 @@ use http::StatusCode;
 use tokio::sync::{Notify, Semaphore};
 use url::Url;
 
+use crate::admin::metrics::{Metrics, PingOutcome};
 use crate::snapshot::Snapshot;
 
 /// A feed as a WebSub topic: what its responses and bodies announce.
@@ -138,6 +139,16 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Notify,
+    /// Counts each attempt's outcome for the admin listener, when there is one.
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Shared {
+    fn count(&self, outcome: PingOutcome) {
+        if let Some(m) = &self.metrics {
+            m.ping(outcome);
+        }
+    }
 }
 
 /// The sending half of WebSub: queues pings and hands them to a background task.
@@ -148,8 +159,12 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher and the task that sends its pings; spawn the task on a
-    /// tokio runtime. Pings queued before it runs wait for it.
-    pub fn new(retry: Retry) -> Result<(Publisher, impl Future<Output = ()>), reqwest::Error> {
+    /// tokio runtime. Pings queued before it runs wait for it. With
+    /// `metrics`, every attempt's outcome is counted there.
+    pub fn new(
+        retry: Retry,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<(Publisher, impl Future<Output = ()>), reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent("Vestnik (WebSub publisher)")
             .timeout(retry.timeout)
@@ -158,7 +173,10 @@ impl Publisher {
             // 301/302 would turn the ping into a GET and lose it silently.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            metrics,
+            ..Shared::default()
+        });
         let task = send_loop(shared.clone(), client, retry);
         Ok((Publisher { shared }, task))
     }
@@ -181,6 +199,7 @@ impl Publisher {
                 }
                 if q.order.len() >= MAX_PENDING {
                     tracing::warn!(topic = %t.url, "{MAX_PENDING} pings pending; dropping");
+                    self.shared.count(PingOutcome::Dropped);
                     continue;
                 }
                 q.pending.insert(ping.clone());
@@ -216,9 +235,9 @@ async fn send_loop(shared: Arc<Shared>, client: reqwest::Client, retry: Retry) {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let (client, retry) = (client.clone(), retry.clone());
+            let (client, retry, counts) = (client.clone(), retry.clone(), shared.clone());
             tokio::spawn(async move {
-                deliver(&client, &ping, &retry).await;
+                deliver(&client, &ping, &retry, &counts).await;
                 drop(permit);
             });
         }
@@ -235,10 +254,17 @@ enum Failure {
 }
 
 /// Sends one ping, retrying transient failures with exponential backoff.
-async fn deliver(client: &reqwest::Client, ping: &Ping, retry: &Retry) {
+async fn deliver(client: &reqwest::Client, ping: &Ping, retry: &Retry, counts: &Shared) {
     let attempts = retry.attempts.max(1);
     for attempt in 1..=attempts {
-        match post(client, ping).await {
+        let result = post(client, ping).await;
+        counts.count(match &result {
+            Ok(_) => PingOutcome::Delivered,
+            Err(Failure::Permanent(_)) => PingOutcome::Refused,
+            Err(Failure::Transient(_)) if attempt < attempts => PingOutcome::Retried,
+            Err(Failure::Transient(_)) => PingOutcome::GaveUp,
+        });
+        match result {
             Ok(status) => {
                 tracing::info!(hub = %ping.hub, topic = %ping.topic, attempt, status = status.as_u16(), "hub notified");
                 return;
@@ -491,7 +517,7 @@ mod tests {
 
     #[test]
     fn pending_pings_are_coalesced() {
-        let (publisher, _task) = Publisher::new(Retry::default()).unwrap();
+        let (publisher, _task) = Publisher::new(Retry::default(), None).unwrap();
         let hub = Url::parse(HUB).unwrap();
         let t = |p: &str| Topic::new(&hub, Url::parse(p).unwrap()).unwrap();
         let (a, b) = (t("http://e.org/feeds/a.rss"), t("http://e.org/feeds/b.rss"));

@@ -14,11 +14,11 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -27,6 +27,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::admin::metrics::{Coding, Route, Served};
+use crate::admin::{Answered, Observers};
 use crate::snapshot::Snapshot;
 use client_ip::TrustedProxies;
 
@@ -78,8 +80,22 @@ impl Default for Limits {
     }
 }
 
+/// What [`run`] serves: the snapshot, the limits, and who is told about
+/// each request.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// The snapshot being served, swapped whole by reloads.
+    pub current: Current,
+    /// Connection and request limits.
+    pub limits: Limits,
+    /// Metrics and subscriber figures for the admin listener; empty
+    /// without one.
+    pub observers: Observers,
+}
+
 struct Shared {
     current: Current,
+    observers: Observers,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: TrustedProxies,
     media: Option<Arc<media::MediaFiles>>,
@@ -92,12 +108,17 @@ struct Shared {
 /// in-flight requests up to `limits.shutdown_grace` to finish.
 pub async fn run(
     listener: TcpListener,
-    current: Current,
-    limits: Limits,
+    server: Server,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let Server {
+        current,
+        limits,
+        observers,
+    } = server;
     let shared = Arc::new(Shared {
         current,
+        observers,
         limiter: limits
             .rate
             .map(|(rate, burst)| RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
@@ -182,6 +203,7 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
     let limited = (req.uri().path() != "/healthz")
         .then(|| rate_limited(shared, client))
         .flatten();
+    let was_limited = limited.is_some();
     // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request
     // without Host (hyper leaves this to the service).
     let hostless = req.version() == http::Version::HTTP_11 && !req.headers().contains_key(HOST);
@@ -216,6 +238,36 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
         micros = started.elapsed().as_micros() as u64,
         user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-"),
     );
+    if shared.observers.is_some() {
+        let route = Route::of(req.uri().path());
+        shared.observers.answered(
+            &Answered {
+                path: req.uri().path(),
+                query: req.uri().query(),
+                user_agent: req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()),
+                client,
+                rate_limited: was_limited,
+                served: Served {
+                    route,
+                    status: response.status().as_u16(),
+                    coding: Coding::from_header(
+                        response
+                            .headers()
+                            .get(CONTENT_ENCODING)
+                            .map(|v| v.as_bytes()),
+                    ),
+                    // A HEAD response states the length of a body it does not send.
+                    bytes: if req.method() == http::Method::HEAD {
+                        0
+                    } else {
+                        bytes
+                    },
+                    took: started.elapsed(),
+                },
+            },
+            SystemTime::now(),
+        );
+    }
     response
 }
 

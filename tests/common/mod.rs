@@ -34,6 +34,8 @@ pub struct Server {
     pub base: String,
     /// Lines the server wrote to stderr, collected in the background.
     pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Lines the server wrote to stdout, collected in the background.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -54,12 +56,15 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let lines = collect_lines(stderr);
+        let out_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out_lines.clone();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("listening on ") {
                     let _ = tx.send(rest.trim_end_matches('/').to_owned());
                 }
+                sink.lock().unwrap().push(line);
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
@@ -68,6 +73,7 @@ impl Server {
                     child,
                     base,
                     stderr: lines,
+                    stdout: out_lines,
                 };
                 server.wait_settled();
                 server
@@ -102,6 +108,28 @@ impl Server {
                 "server never finished compressing: {health}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The base URL of the admin listener (`--admin-addr`), from its
+    /// `admin listening on` line, e.g. `http://127.0.0.1:43122`.
+    pub fn admin_base(&self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.stdout.lock().unwrap().iter().find_map(|l| {
+                l.strip_prefix("admin listening on ")
+                    .map(|rest| rest.trim_end_matches('/').to_owned())
+            });
+            if let Some(base) = found {
+                return base;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no 'admin listening on' line; stdout:\n{}\nstderr:\n{}",
+                self.stdout.lock().unwrap().join("\n"),
+                self.stderr.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
