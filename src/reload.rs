@@ -85,6 +85,8 @@ pub struct Reloader {
     clock: Clock,
     /// Counts reloads for the admin listener, when there is one.
     metrics: Option<Arc<Metrics>>,
+    /// True while DATA is gone, so that is logged once, not per event.
+    data_gone: bool,
 }
 
 impl Reloader {
@@ -96,6 +98,7 @@ impl Reloader {
             publisher: None,
             clock: system_clock(),
             metrics: None,
+            data_gone: false,
         }
     }
 
@@ -126,6 +129,22 @@ impl Reloader {
     /// Applies one change; swaps in a new snapshot if anything changed.
     pub fn apply(&mut self, change: &Change) -> Option<Report> {
         let started = Instant::now();
+        // DATA deleted or unmounted: publishing what is left would empty
+        // every feed. Keep serving the last snapshot until DATA is back.
+        if self.loader.data_gone() {
+            if !self.data_gone {
+                tracing::error!(
+                    "{} is gone (deleted or unmounted); still serving the last snapshot; \
+                     restore it and send SIGHUP to reload",
+                    self.loader.data_dir().display()
+                );
+                self.data_gone = true;
+            }
+            return None;
+        }
+        if std::mem::take(&mut self.data_gone) {
+            tracing::info!("{} is back", self.loader.data_dir().display());
+        }
         // The cutoff never moves back: a clock stepped back unpublishes nothing.
         let now = (self.clock)();
         let cutoff = self.loader.cutoff().map_or(now, |c| c.max(now));

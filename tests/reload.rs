@@ -499,3 +499,42 @@ fn edits_settle_to_the_bytes_of_a_fresh_start() {
         health(&fresh)["content_hash"]
     );
 }
+
+#[test]
+fn data_deleted_while_serving_keeps_the_last_snapshot() {
+    let dir = data_dir();
+    let server = Server::start(dir.path(), &[]);
+    let before = fetch(&server, "/feeds/all.rss");
+    assert!(before.contains("<item>"));
+    // The whole data directory goes away, as with `rm -rf`.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    // For a second, while the watcher reports the removal: every byte stays.
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        assert_eq!(
+            fetch(&server, "/feeds/all.rss"),
+            before,
+            "the feed changed after DATA was removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        server
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("is gone (deleted or unmounted)")),
+        "DATA's loss was not reported"
+    );
+    assert_eq!(health(&server)["entries"], 1);
+    // Nothing panicked meanwhile.
+    assert!(
+        !server
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("panicked"))
+    );
+}

@@ -329,6 +329,14 @@ impl Loader {
         &self.config
     }
 
+    /// True when DATA itself is gone: the folder is missing, or it holds
+    /// neither `site.toml` nor `entries/` (an unmounted mount point).
+    pub fn data_gone(&self) -> bool {
+        !self.data_dir.is_dir()
+            || (!self.data_dir.join(SITE_FILE).exists()
+                && !self.data_dir.join(ENTRIES_DIR).exists())
+    }
+
     /// The data directory, as given.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
