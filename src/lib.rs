@@ -67,3 +67,38 @@ pub fn load_site_at(
     }
     Ok(loader.site())
 }
+
+/// What `vestnik check` reports: the site as of `now`, and one information
+/// line per entry the clock holds back (scheduled, with its due time in its
+/// own zone, or expired), in time order. Every file is read and parsed once.
+pub fn check(
+    data_dir: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(model::Site, Vec<String>), diagnostic::Diagnostic> {
+    use entry::Visibility;
+    let mut loader = entry::Loader::open(data_dir)?;
+    // Without a cutoff, the site holds every entry whatever its dates.
+    let everything = loader.site();
+    let entries = data_dir.join(entry::load::ENTRIES_DIR);
+    let mut waiting: Vec<(chrono::DateTime<chrono::FixedOffset>, String)> = everything
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let path = entries.join(&e.path);
+            let (when, what) = match e.visibility(now) {
+                Visibility::Public => return None,
+                Visibility::Scheduled => (e.due(), "scheduled, goes live"),
+                Visibility::Expired => (e.expires?, "expired, no longer public since"),
+            };
+            let line = format!(
+                "{}: info: {what} {}",
+                path.display(),
+                when.format("%d.%m.%Y %H:%M (UTC%:z)")
+            );
+            Some((when, line))
+        })
+        .collect();
+    waiting.sort();
+    loader.set_cutoff(now);
+    Ok((loader.site(), waiting.into_iter().map(|(_, l)| l).collect()))
+}

@@ -33,8 +33,8 @@ fn main() -> ExitCode {
 
 fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
-    let site = match vestnik::load_site_at(data, None, Some(now)) {
-        Ok(site) => site,
+    let (site, waiting) = match vestnik::check(data, now) {
+        Ok(found) => found,
         Err(d) => {
             println!("{d}");
             return Ok(ExitCode::FAILURE);
@@ -45,7 +45,7 @@ fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     // Information, not problems: what the clock holds back does not change
     // the exit code, and goes to stderr with the summary.
-    for line in waiting(data, now)? {
+    for line in waiting {
         eprintln!("{line}");
     }
     eprintln!(
@@ -59,47 +59,6 @@ fn check_command(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// One line per entry the clock holds back at `now`: scheduled (with its
-/// due time in its own zone) or expired.
-fn waiting(
-    data: &std::path::Path,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<Vec<String>> {
-    use vestnik::entry::Visibility;
-    let everything = vestnik::load_site_at(data, None, None).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let entries = vestnik::entry::load::ENTRIES_DIR;
-    let mut lines: Vec<(chrono::DateTime<chrono::FixedOffset>, String)> = everything
-        .entries
-        .iter()
-        .filter_map(|e| {
-            let path = data.join(entries).join(&e.path);
-            match e.visibility(now) {
-                Visibility::Public => None,
-                Visibility::Scheduled => Some((
-                    e.due(),
-                    format!(
-                        "{}: info: scheduled, goes live {}",
-                        path.display(),
-                        e.due().format("%d.%m.%Y %H:%M (UTC%:z)")
-                    ),
-                )),
-                Visibility::Expired => e.expires.map(|end| {
-                    (
-                        end,
-                        format!(
-                            "{}: info: expired {}, no longer public",
-                            path.display(),
-                            end.format("%d.%m.%Y %H:%M (UTC%:z)")
-                        ),
-                    )
-                }),
-            }
-        })
-        .collect();
-    lines.sort();
-    Ok(lines.into_iter().map(|(_, l)| l).collect())
 }
 
 fn import_command(args: &vestnik::cli::ImportArgs) -> anyhow::Result<ExitCode> {
