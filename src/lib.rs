@@ -42,6 +42,7 @@ pub mod render;
 pub mod serve;
 pub mod snapshot;
 pub mod text;
+pub mod urls;
 pub mod websub;
 
 use std::path::Path;

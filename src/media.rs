@@ -9,8 +9,7 @@
 use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
 
-/// The media directory inside DATA, and the URL path prefix it is served under.
-pub const MEDIA_DIR: &str = "media";
+pub use crate::urls::MEDIA_DIR;
 
 /// The largest media file Vestnik serves or exports: 32 MiB. Responses are
 /// sent from memory, and a news site's photos and documents fit well under
@@ -40,13 +39,6 @@ pub fn check_path(rel: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
-}
-
-/// The URL path of a media file relative to `base_url`, each segment
-/// percent-encoded: `media/2022/photo.jpg`.
-pub fn url_path(rel: &str) -> String {
-    let segments: Vec<String> = rel.split('/').map(crate::entry::url_segment).collect();
-    format!("{MEDIA_DIR}/{}", segments.join("/"))
 }
 
 /// The media type guessed from a file name's extension, if it is known.
@@ -181,8 +173,11 @@ mod tests {
 
     #[test]
     fn urls_and_types() {
-        assert_eq!(url_path("2022/a b.jpg"), "media/2022/a%20b.jpg");
-        assert_eq!(url_path("фото.png"), "media/%D1%84%D0%BE%D1%82%D0%BE.png");
+        assert_eq!(crate::urls::media("2022/a b.jpg"), "media/2022/a%20b.jpg");
+        assert_eq!(
+            crate::urls::media("фото.png"),
+            "media/%D1%84%D0%BE%D1%82%D0%BE.png"
+        );
         assert_eq!(media_type("x.JPG"), Some("image/jpeg"));
         assert_eq!(media_type("a/b.mp3"), Some("audio/mpeg"));
         assert_eq!(media_type("x.pdf"), Some("application/pdf"));

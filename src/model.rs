@@ -15,6 +15,7 @@ use url::Url;
 use crate::config::{ALL, Config, Section};
 use crate::diagnostic::Diagnostic;
 use crate::entry::Entry;
+use crate::urls;
 
 /// Everything the renderers need, built from one load of the data directory.
 #[derive(Debug)]
@@ -79,7 +80,7 @@ pub enum Scope<'a> {
 }
 
 /// A feed ready to render: its scope and one page of its entries, newest first.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Feed<'a> {
     /// The site the feed belongs to.
     pub site: &'a Site,
@@ -356,22 +357,13 @@ impl Feed<'_> {
     /// sections sorted, then a `limit` that differs from `feed_limit`, then a
     /// page past the first, so caches and hubs see one URL per feed page.
     pub fn page_url(&self, ext: &str, page: usize) -> Url {
-        let mut url = self.site.config.url(&feed_path(self.scope.slug(), ext));
-        let mut query = Vec::new();
-        if let Scope::Bundle(sections) = self.scope {
-            let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
-            query.push(format!("sections={}", slugs.join(",")));
-        }
-        if self.per_page != self.site.config.feed_limit {
-            query.push(format!("limit={}", self.per_page));
-        }
-        if page > 1 {
-            query.push(format!("page={page}"));
-        }
-        if !query.is_empty() {
-            // Slugs are a-z, 0-9 and '-', so nothing here needs escaping.
-            url.set_query(Some(&query.join("&")));
-        }
+        let mut url = self.site.config.url(&urls::feed(self.scope.slug(), ext));
+        let bundle: Vec<&str> = match self.scope {
+            Scope::Bundle(sections) => sections.iter().map(|s| s.slug.as_str()).collect(),
+            Scope::All | Scope::Section(_) => Vec::new(),
+        };
+        let limit = (self.per_page != self.site.config.feed_limit).then_some(self.per_page);
+        url.set_query(urls::feed_query(&bundle, limit, page).as_deref());
         url
     }
 
@@ -412,7 +404,7 @@ impl Feed<'_> {
     pub fn html_url(&self) -> Url {
         match self.scope {
             Scope::All | Scope::Bundle(_) => self.site.config.base_url.clone(),
-            Scope::Section(s) => self.site.config.url(&section_path(&s.slug)),
+            Scope::Section(s) => self.site.config.url(&urls::section(&s.slug)),
         }
     }
 
@@ -421,9 +413,7 @@ impl Feed<'_> {
     /// written, so page 1 has one URL and later pages have no other query.
     pub fn html_page_url(&self, page: usize) -> Url {
         let mut url = self.html_url();
-        if page > 1 {
-            url.set_query(Some(&format!("page={page}")));
-        }
+        url.set_query(urls::page_query(page).as_deref());
         url
     }
 
@@ -464,19 +454,4 @@ fn count_sections(config: &Config, entries: &[Arc<Entry>]) -> Vec<usize> {
 /// empty feed still has its first page.
 pub fn page_count(len: usize, per_page: usize) -> usize {
     len.div_ceil(per_page.max(1)).max(1)
-}
-
-/// The path of a section's page relative to `base_url`, e.g. `sections/sport`.
-pub fn section_path(slug: &str) -> String {
-    format!("sections/{slug}")
-}
-
-/// The path of an entry's page relative to `base_url`, e.g. `news/some-id`.
-pub fn news_path(id: &str) -> String {
-    format!("news/{}", crate::entry::url_segment(id))
-}
-
-/// The path of a feed relative to `base_url`, e.g. `feeds/all.rss`.
-pub fn feed_path(slug: &str, ext: &str) -> String {
-    format!("feeds/{slug}.{ext}")
 }

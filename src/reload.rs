@@ -6,7 +6,6 @@
 //! builds a snapshot that reuses every unchanged feed, and swaps it in. A
 //! request that already loaded the old snapshot finishes on it.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -15,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::admin::metrics::{Metrics, ReloadOutcome};
 use crate::entry::Loader;
 use crate::entry::load::Changes;
-use crate::serve::Current;
-use crate::snapshot::{Resource, Snapshot};
+use crate::snapshot::compress::{self, Done, Worker};
+use crate::snapshot::{Current, Snapshot};
 use crate::websub::Publisher;
 
 /// What happened in the data directory.
@@ -46,10 +45,9 @@ const MAX_DELAY: Duration = Duration::from_millis(300);
 pub enum Event {
     /// Something changed in the data directory, or SIGHUP asked for a reload.
     Changed(Change),
-    /// The compression worker finished a resource's gzip variant, or both.
-    Compressed(String, Arc<Resource>),
-    /// The compression worker skipped a job (by identity ETag) whose bytes are no longer served.
-    Stale(String),
+    /// The compression worker finished a resource's gzip variant, or
+    /// both, or skipped one whose bytes are no longer served.
+    Compressed(Done),
 }
 
 /// The outcome of one reload, for logs and tests.
@@ -211,72 +209,14 @@ impl Reloader {
     /// Runs until every sender is gone, coalescing bursts into single reloads.
     ///
     /// gzip and brotli variants that new snapshots leave pending are computed
-    /// on a worker thread (gzip for every waiting resource first) and come back as [`Event::Compressed`], so a reload never
-    /// waits behind compression. `tx` is the sending side of `rx`, for the worker.
+    /// by the compression [`Worker`] and come back as [`Event::Compressed`],
+    /// so a reload never waits behind compression. `tx` is the sending side
+    /// of `rx`, for the worker.
     pub fn run(mut self, rx: &Receiver<Event>, tx: Sender<Event>) {
-        let (jobs, queue) = std::sync::mpsc::channel::<(String, Arc<Resource>)>();
-        let current = self.current.clone();
-        let worker = std::thread::Builder::new()
-            .name("compress".into())
-            .spawn(move || {
-                // Jobs for bytes replaced before their turn came (a burst of
-                // edits) are skipped: compressing those is wasted work.
-                let served = |path: &str, r: &Resource| {
-                    current
-                        .load()
-                        .resources
-                        .get(path)
-                        .is_some_and(|c| c.pending() && c.identity.etag == r.identity.etag)
-                };
-                while let Ok(first) = queue.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(queue.try_iter());
-                    // gzip first, for every waiting resource: it is fast and
-                    // what most clients accept. Brotli after, one by one.
-                    let mut live = Vec::with_capacity(batch.len());
-                    for (path, resource) in batch {
-                        if !served(&path, &resource) {
-                            if tx
-                                .send(Event::Stale(resource.identity.etag.clone()))
-                                .is_err()
-                            {
-                                return;
-                            }
-                            continue;
-                        }
-                        let resource = if resource.gzip_pending {
-                            let done = Arc::new(resource.with_gzip());
-                            if tx
-                                .send(Event::Compressed(path.clone(), done.clone()))
-                                .is_err()
-                            {
-                                return;
-                            }
-                            done
-                        } else {
-                            resource
-                        };
-                        live.push((path, resource));
-                    }
-                    for (path, resource) in live {
-                        let event = if served(&path, &resource) {
-                            Event::Compressed(path, Arc::new(resource.finish()))
-                        } else {
-                            Event::Stale(resource.identity.etag.clone())
-                        };
-                        if tx.send(event).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        if let Err(e) = worker {
-            tracing::warn!(
-                "cannot start the compression thread ({e}); responses stay uncompressed"
-            );
-        }
-        let mut in_flight = HashSet::new();
-        self.queue_pending(&jobs, &mut in_flight);
+        let mut worker = Worker::spawn(self.current.clone(), move |done| {
+            tx.send(Event::Compressed(done)).is_ok()
+        });
+        worker.queue_pending(&self.current.load());
         loop {
             // Wake for the next due time or expiry as well as for events.
             let event = match self.next_change() {
@@ -294,72 +234,25 @@ impl Reloader {
                 },
             };
             match event {
-                Event::Compressed(path, resource) => {
-                    // A gzip-only result is followed by the brotli one.
-                    if !resource.pending() {
-                        in_flight.remove(&resource.identity.etag);
-                    }
-                    self.install(path, resource);
-                }
-                Event::Stale(etag) => {
-                    in_flight.remove(&etag);
-                }
+                Event::Compressed(done) => self.install(&mut worker, done),
                 Event::Changed(first) => {
-                    let (mut compressed, mut stale) = (Vec::new(), Vec::new());
-                    let change = coalesce(first, rx, &mut compressed, &mut stale);
+                    let mut compressed = Vec::new();
+                    let change = coalesce(first, rx, &mut compressed);
                     self.apply(&change);
-                    for etag in stale {
-                        in_flight.remove(&etag);
+                    for done in compressed {
+                        self.install(&mut worker, done);
                     }
-                    for (path, resource) in compressed {
-                        if !resource.pending() {
-                            in_flight.remove(&resource.identity.etag);
-                        }
-                        self.install(path, resource);
-                    }
-                    self.queue_pending(&jobs, &mut in_flight);
+                    worker.queue_pending(&self.current.load());
                 }
             }
         }
     }
 
-    /// Sends every pending resource of the current snapshot to the worker once.
-    fn queue_pending(
-        &self,
-        jobs: &Sender<(String, Arc<Resource>)>,
-        in_flight: &mut HashSet<String>,
-    ) {
-        let current = self.current.load();
-        for (path, r) in &current.resources {
-            if r.pending() && in_flight.insert(r.identity.etag.clone()) {
-                let _ = jobs.send((path.clone(), r.clone()));
-            }
-        }
-    }
-
-    /// Publishes a finished resource if the current snapshot still serves the
-    /// same bytes at that path; a stale one (the feed changed since) is dropped.
-    /// Only this thread stores snapshots, so the one loaded here is current.
-    fn install(&self, path: String, finished: Arc<Resource>) {
-        let current = self.current.load_full();
-        match current.resources.get(&path) {
-            // Only progress is installed: a gzip-only result never replaces
-            // a resource that already has both variants.
-            Some(r)
-                if r.identity.etag == finished.identity.etag
-                    && ((r.gzip_pending && !finished.gzip_pending)
-                        || (r.brotli_pending && !finished.brotli_pending)) =>
-            {
-                let mut next = (*current).clone();
-                next.resources.insert(path, finished);
-                next.health.compressing = next.pending();
-                let left = next.health.compressing;
-                self.current.store(Arc::new(next));
-                if left == 0 {
-                    tracing::info!("all feeds compressed");
-                }
-            }
-            _ => {}
+    /// Notes a compression result and installs it if it is still wanted.
+    fn install(&self, worker: &mut Worker, done: Done) {
+        worker.reported(&done);
+        if compress::install(&self.current, done) == Some(0) {
+            tracing::info!("all feeds compressed");
         }
     }
 }
@@ -386,12 +279,7 @@ fn log(report: &Report, diagnostics: &[crate::diagnostic::Diagnostic]) {
 /// Compression results that arrive meanwhile are kept in `compressed`; they
 /// do not extend the wait (the worker may still be compressing an earlier
 /// reload's feeds, and that must not hold this one back).
-fn coalesce(
-    first: Change,
-    rx: &Receiver<Event>,
-    compressed: &mut Vec<(String, Arc<Resource>)>,
-    stale: &mut Vec<String>,
-) -> Change {
+fn coalesce(first: Change, rx: &Receiver<Event>, compressed: &mut Vec<Done>) -> Change {
     let started = Instant::now();
     let mut quiet_at = started + QUIET;
     let mut merged = first;
@@ -406,8 +294,7 @@ fn coalesce(
                 merged = merge(merged, next);
                 quiet_at = Instant::now() + QUIET;
             }
-            Ok(Event::Compressed(path, r)) => compressed.push((path, r)),
-            Ok(Event::Stale(etag)) => stale.push(etag),
+            Ok(Event::Compressed(done)) => compressed.push(done),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -488,7 +375,7 @@ mod tests {
         let Ok(Event::Changed(first)) = rx.recv() else {
             panic!("expected a change")
         };
-        match coalesce(first, &rx, &mut Vec::new(), &mut Vec::new()) {
+        match coalesce(first, &rx, &mut Vec::new()) {
             Change::Paths(p) => assert_eq!(p.len(), 500),
             other => panic!("{other:?}"),
         }
@@ -502,7 +389,10 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let sender = std::thread::spawn(move || {
             for _ in 0..60 {
-                if tx.send(Event::Stale("\"x\"".into())).is_err() {
+                if tx
+                    .send(Event::Compressed(Done::Stale("\"x\"".into())))
+                    .is_err()
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -510,7 +400,7 @@ mod tests {
         });
         let started = Instant::now();
         let mut stale = Vec::new();
-        let change = coalesce(Change::Full, &rx, &mut Vec::new(), &mut stale);
+        let change = coalesce(Change::Full, &rx, &mut stale);
         let took = started.elapsed();
         drop(rx);
         sender.join().unwrap();

@@ -23,53 +23,27 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::HeaderValue;
 use http::StatusCode;
 use tokio::sync::{Notify, Semaphore};
 use url::Url;
 
 use crate::admin::metrics::{Metrics, PingOutcome};
 use crate::snapshot::Snapshot;
+pub use crate::snapshot::Topic;
 
-/// A feed as a WebSub topic: what its responses and bodies announce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topic {
-    /// The hub named by `websub_hub`.
-    pub hub: Url,
-    /// The feed's canonical absolute URL, as in its `rel="self"` link.
-    pub url: Url,
-    /// `<hub>; rel="hub", <self>; rel="self"`, the `Link` header of the
-    /// feed's responses (WebSub §4), computed once per render.
-    pub link: HeaderValue,
-}
-
-impl Topic {
-    /// The topic of the feed at `url` under `hub`. `None` only if the URLs
-    /// could not form a header value, which serialized `Url`s (ASCII,
-    /// percent-encoded, no controls) always can.
-    pub fn new(hub: &Url, url: Url) -> Option<Topic> {
-        let link =
-            HeaderValue::from_str(&format!("<{hub}>; rel=\"hub\", <{url}>; rel=\"self\"")).ok()?;
-        Some(Topic {
-            hub: hub.clone(),
-            url,
-            link,
-        })
-    }
-}
-
-/// The topics whose bytes changed from `old` to `new`, in path order: every
+/// The topics whose bytes changed from `old` to `new`, in key order (feed
+/// by feed, RSS, Atom, then JSON): every
 /// resource of `new` that has a topic and whose identity ETag differs from the
 /// resource at the same path in `old`, or that `old` did not have. Removed
 /// feeds are not pinged (there is nothing left to fetch).
 pub fn changed_topics<'a>(old: &Snapshot, new: &'a Snapshot) -> Vec<&'a Topic> {
     new.resources
         .iter()
-        .filter_map(|(path, r)| {
+        .filter_map(|(key, r)| {
             let topic = r.topic.as_ref()?;
             let same = old
                 .resources
-                .get(path)
+                .get(key)
                 .is_some_and(|o| o.identity.etag == r.identity.etag);
             (!same).then_some(topic)
         })
@@ -431,7 +405,9 @@ mod tests {
     fn feeds_carry_their_link_header_and_other_resources_none() {
         let snapshot = Snapshot::build_from(site(Some(HUB), &[("a", "x")]), None);
         let link = |path: &str| {
-            snapshot.resources[path]
+            snapshot
+                .at(path)
+                .unwrap()
                 .topic
                 .as_ref()
                 .map(|t| t.link.to_str().unwrap().to_owned())
@@ -465,12 +441,12 @@ mod tests {
         assert_eq!(
             urls(&changed_topics(&old, &new)),
             [
+                "http://example.org/feeds/a.rss",
                 "http://example.org/feeds/a.atom",
                 "http://example.org/feeds/a.json",
-                "http://example.org/feeds/a.rss",
+                "http://example.org/feeds/all.rss",
                 "http://example.org/feeds/all.atom",
                 "http://example.org/feeds/all.json",
-                "http://example.org/feeds/all.rss",
             ]
         );
         // Nothing changed: nothing to ping, even though brotli variants
@@ -495,9 +471,9 @@ mod tests {
         assert_eq!(
             urls(&back),
             [
+                "http://example.org/feeds/b.rss",
                 "http://example.org/feeds/b.atom",
                 "http://example.org/feeds/b.json",
-                "http://example.org/feeds/b.rss",
             ]
         );
     }

@@ -32,7 +32,7 @@ fn url_for(rel: &str) -> String {
     if let Some(page) = rel.strip_suffix("/index.html") {
         let (dir, name) = page.rsplit_once('/').unwrap_or(("", page));
         let name = if dir == "news" {
-            vestnik::entry::url_segment(name)
+            vestnik::urls::segment(name)
         } else {
             name.to_owned()
         };

@@ -296,8 +296,7 @@ fn rel_next_from_the_home_and_section_pages_reaches_every_entry() {
     let http = client();
     let site = vestnik::load_site(dir.path()).unwrap();
     let config = &site.config;
-    let news_url =
-        |e: &vestnik::entry::Entry| config.url(&vestnik::model::news_path(&e.id)).to_string();
+    let news_url = |e: &vestnik::entry::Entry| config.url(&vestnik::urls::news(&e.id)).to_string();
 
     let (news, pages) = walk(&http, &server.url("/"));
     let all: Vec<String> = site.entries.iter().map(|e| news_url(e)).collect();
@@ -307,7 +306,7 @@ fn rel_next_from_the_home_and_section_pages_reaches_every_entry() {
 
     let mut later_section_pages = 0;
     for section in &config.sections {
-        let start = config.url(&vestnik::model::section_path(&section.slug));
+        let start = config.url(&vestnik::urls::section(&section.slug));
         let (news, pages) = walk(&http, start.as_str());
         let own: Vec<String> = site
             .entries

@@ -119,8 +119,8 @@ fn same_as_fresh(current: &vestnik::serve::Current, dir: &Path, t: DateTime<Utc>
 fn everything(current: &vestnik::serve::Current) -> String {
     let snapshot = current.load();
     let mut all = String::new();
-    for path in snapshot.resources.keys() {
-        all.push_str(&get(current, path).1);
+    for key in snapshot.resources.keys() {
+        all.push_str(&get(current, &key.path()).1);
     }
     for path in [
         "/feeds/all.rss?page=1&limit=1",

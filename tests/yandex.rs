@@ -166,7 +166,7 @@ fn the_feed_stays_under_10_mb_by_dropping_the_oldest() {
     assert_eq!(kept, newest, "the newest entries are kept, in order");
     // What the server sends is the capped feed, and it still parses.
     let snapshot = vestnik::snapshot::Snapshot::build(site);
-    let served = &snapshot.get("/feeds/all.yandex.rss").unwrap().identity.body;
+    let served = &snapshot.at("/feeds/all.yandex.rss").unwrap().identity.body;
     assert_eq!(served[..], *text.as_bytes());
     let p = feedparser(&[("big".to_owned(), text.into_bytes())]);
     assert_eq!(p[0].bozo, 0, "{}", p[0].bozo_exception);

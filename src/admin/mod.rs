@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 pub use metrics::Metrics;
 pub use stats::Stats;
 
-use crate::serve::Current;
+use crate::snapshot::Current;
 
 /// What the public server reports to the admin listener; empty (the
 /// default) when there is no admin listener, so nothing is counted.

@@ -524,7 +524,7 @@ impl<'a> Fields<'a> {
     /// entry's page on this site when absent, which needs a good `id`.
     fn link(&mut self, link: Option<&Spanned<String>>, id: Result<&str, Bad>) -> Result<Url, Bad> {
         let Some(l) = link else {
-            return Ok(self.ctx.config.url(&crate::model::news_path(id?)));
+            return Ok(self.ctx.config.url(&crate::urls::news(id?)));
         };
         http_url(l.get_ref(), Some(&self.ctx.config.base_url)).map_err(|_| {
             self.report(
@@ -653,7 +653,7 @@ impl<'a> Fields<'a> {
                     return None;
                 }
                 (
-                    self.ctx.config.url(&crate::media::url_path(raw)),
+                    self.ctx.config.url(&crate::urls::media(raw)),
                     Some(raw.to_owned()),
                 )
             }

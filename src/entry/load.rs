@@ -419,7 +419,7 @@ impl Loader {
     /// folders are walked, and paths that no longer exist are dropped.
     pub fn refresh_paths(&mut self, paths: &[PathBuf]) -> Changes {
         let root = self.data_dir.join(ENTRIES_DIR);
-        let media_root = self.data_dir.join(crate::media::MEDIA_DIR);
+        let media_root = self.data_dir.join(crate::urls::MEDIA_DIR);
         let mut changes = Changes::default();
         let mut candidates = Vec::new();
         let mut media_changed = false;
@@ -1105,7 +1105,7 @@ mod tests {
             "+++\ntitle = \"A\"\ndate = 2024-01-01\nsections = [\"s\"]\nimage = \"p.png\"\n[[enclosures]]\nurl = \"2024/a.mp3\"\n+++\nBody.\n",
         )
         .unwrap();
-        let media = d.join(crate::media::MEDIA_DIR);
+        let media = d.join(crate::urls::MEDIA_DIR);
         std::fs::create_dir_all(media.join("2024")).unwrap();
         std::fs::write(media.join("p.png"), b"12345").unwrap();
 
@@ -1149,7 +1149,7 @@ mod tests {
         )
         .unwrap();
         std::fs::create_dir_all(d.join(ENTRIES_DIR)).unwrap();
-        std::fs::create_dir_all(d.join(crate::media::MEDIA_DIR)).unwrap();
+        std::fs::create_dir_all(d.join(crate::urls::MEDIA_DIR)).unwrap();
         let media =
             "image = \"p.png\"\n[[enclosures]]\nurl = \"a.mp3\"\n[[enclosures]]\nurl = \"b.mp3\"\n";
         let good = d.join(ENTRIES_DIR).join("good.md");
@@ -1192,7 +1192,7 @@ mod tests {
         assert!(e.image.is_none() && e.enclosures.is_empty());
 
         for name in ["p.png", "a.mp3", "b.mp3"] {
-            std::fs::write(d.join(crate::media::MEDIA_DIR).join(name), b"x").unwrap();
+            std::fs::write(d.join(crate::urls::MEDIA_DIR).join(name), b"x").unwrap();
         }
         loader.rescan();
         let site = loader.site();

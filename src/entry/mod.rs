@@ -110,7 +110,7 @@ impl Entry {
             "tag:{},{}:{}",
             config.tag_authority(),
             self.published.format("%Y-%m-%d"),
-            url_segment(&self.id)
+            crate::urls::segment(&self.id)
         )
     }
 }
@@ -298,14 +298,6 @@ fn source_line(config: &Config, source: &Source) -> String {
 pub fn default_id(rel: &str) -> String {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     name.strip_suffix(".md").unwrap_or(name).to_owned()
-}
-
-/// Percent-encodes an id for use as one URL path segment.
-pub fn url_segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes())
-        .collect::<String>()
-        // form encoding writes spaces as '+', which a path would keep literally.
-        .replace('+', "%20")
 }
 
 /// Decodes UTF-8, dropping a byte-order mark; names the first bad byte's position.

@@ -260,7 +260,7 @@ fn ids_become_url_segments() {
     assert_eq!(default_id("2024/a.md"), "a");
     assert_eq!(default_id("b.md"), "b");
     assert_eq!(
-        url_segment("новости 1"),
+        crate::urls::segment("новости 1"),
         "%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8%201"
     );
     let e = entry(&GOOD.replace("+++\n\n", "id = \"a b\"\n+++\n\n"));

@@ -10,7 +10,8 @@ use url::Url;
 
 use super::Format;
 use crate::entry::Entry;
-use crate::model::{Feed, Scope, Site, news_path, section_path};
+use crate::model::{Feed, Scope, Site};
+use crate::urls;
 
 /// The pages' one style sheet, inline in every page's `<style>` element
 /// (exactly these bytes, so [`CONTENT_SECURITY_POLICY`] can name its hash).
@@ -33,9 +34,6 @@ pub static CONTENT_SECURITY_POLICY: std::sync::LazyLock<String> = std::sync::Laz
 /// Entries per page of the home page: its first page lists the newest
 /// `HOME_PAGE_SIZE`, `/?page=2` the next ones, and so on.
 pub const HOME_PAGE_SIZE: usize = 20;
-
-/// The path of the page that explains how to subscribe, relative to `base_url`.
-pub const SUBSCRIBE_PATH: &str = "subscribe";
 
 /// Words of the interface, in the site's language (Russian or English).
 struct Labels {
@@ -537,7 +535,7 @@ fn section_links(site: &Site, entry: &Entry) -> Vec<Link> {
         .filter_map(|slug| site.config.section(slug))
         .map(|s| Link {
             label: s.title.clone(),
-            href: site.config.url(&section_path(&s.slug)).to_string(),
+            href: site.config.url(&urls::section(&s.slug)).to_string(),
             media_type: "text/html",
         })
         .collect()
@@ -568,7 +566,7 @@ fn preview_mark(site: &Site, e: &Entry) -> Option<String> {
 fn entry_row(site: &Site, e: &Entry) -> EntryRow {
     EntryRow {
         title: e.title.clone(),
-        href: site.config.url(&news_path(&e.id)).to_string(),
+        href: site.config.url(&urls::news(&e.id)).to_string(),
         mark: preview_mark(site, e),
         dates: dates(labels(site), e),
         sections: section_links(site, e),
@@ -588,7 +586,7 @@ fn pager(feed: &Feed<'_>, page: usize, pages: usize) -> Option<Pager> {
 
 /// The URL of the subscribe page.
 pub fn subscribe_url(site: &Site) -> Url {
-    site.config.url(SUBSCRIBE_PATH)
+    site.config.url(urls::SUBSCRIBE)
 }
 
 fn opml_url(site: &Site) -> String {
@@ -701,7 +699,7 @@ pub fn section(feed: &Feed<'_>) -> Vec<u8> {
 pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
     let config = &site.config;
     let labels = labels(site);
-    let own = config.url(&news_path(&entry.id));
+    let own = config.url(&urls::news(&entry.id));
     let body = entry.content_html();
     let section_feeds: Vec<Feed<'_>> = entry
         .sections

@@ -7,10 +7,7 @@ use crate::model::Site;
 /// The path of the list naming feeds in `format`, relative to `base_url`:
 /// `feeds.opml` for RSS, `feeds.opml?format=atom` or `?format=json` else.
 pub fn path(format: Format) -> String {
-    match format {
-        Format::Rss => "feeds.opml".to_owned(),
-        other => format!("feeds.opml?format={}", other.extension()),
-    }
+    crate::urls::opml((format != Format::Rss).then(|| format.extension()))
 }
 
 /// Renders the subscription list with feed URLs in `format`.

@@ -85,7 +85,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
             name: s.title.clone(),
             domain: Some(
                 config
-                    .url(&crate::model::feed_path(&s.slug, Format::Rss.extension()))
+                    .url(&crate::urls::feed(&s.slug, Format::Rss.extension()))
                     .to_string(),
             ),
         })

@@ -17,7 +17,8 @@ use chrono::{DateTime, FixedOffset};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
-use crate::model::{Site, news_path, section_path};
+use crate::model::Site;
+use crate::urls;
 
 /// The most URLs one sitemap file may list (sitemaps.org).
 pub const MAX_URLS: usize = 50_000;
@@ -55,7 +56,7 @@ fn pages(site: &Site) -> Vec<Page> {
             }
         }
         news.push(Page {
-            loc: config.url(&news_path(&e.id)).to_string(),
+            loc: config.url(&urls::news(&e.id)).to_string(),
             lastmod: Some(changed),
         });
     }
@@ -70,7 +71,7 @@ fn pages(site: &Site) -> Vec<Page> {
             .iter()
             .zip(sections)
             .map(|(s, lastmod)| Page {
-                loc: config.url(&section_path(&s.slug)).to_string(),
+                loc: config.url(&urls::section(&s.slug)).to_string(),
                 lastmod,
             }),
     );
@@ -106,11 +107,6 @@ pub fn children(site: &Site) -> usize {
         1 => 0,
         n => n,
     }
-}
-
-/// The URL path of child sitemap `n` (from 1).
-pub fn child_path(n: usize) -> String {
-    format!("sitemap-{n}.xml")
 }
 
 fn w3c(t: &DateTime<FixedOffset>) -> String {
@@ -162,7 +158,11 @@ pub fn render(site: &Site) -> Vec<u8> {
     ));
     for (n, range) in chunks.iter().enumerate() {
         let _ = w.write_event(Event::Start(BytesStart::new("sitemap")));
-        text(&mut w, "loc", site.config.url(&child_path(n + 1)).as_str());
+        text(
+            &mut w,
+            "loc",
+            site.config.url(&urls::sitemap_child(n + 1)).as_str(),
+        );
         if let Some(t) = pages[range.clone()].iter().filter_map(|p| p.lastmod).max() {
             text(&mut w, "lastmod", &w3c(&t));
         }
@@ -201,7 +201,7 @@ pub fn render_news(site: &Site) -> Vec<u8> {
             .take(MAX_NEWS);
         for e in recent {
             let _ = w.write_event(Event::Start(BytesStart::new("url")));
-            text(&mut w, "loc", config.url(&news_path(&e.id)).as_str());
+            text(&mut w, "loc", config.url(&urls::news(&e.id)).as_str());
             let _ = w.write_event(Event::Start(BytesStart::new("news:news")));
             let _ = w.write_event(Event::Start(BytesStart::new("news:publication")));
             text(&mut w, "news:name", &config.title);

@@ -22,9 +22,6 @@ use crate::model::Feed;
 /// The Yandex News namespace.
 pub const YANDEX_NS: &str = "http://news.yandex.ru";
 
-/// The file extension of the Yandex feeds in URLs: `feeds/all.yandex.rss`.
-pub const EXTENSION: &str = "yandex.rss";
-
 /// The largest Yandex feed: 10 MB (10,000,000 bytes, the smaller reading of
 /// Yandex's "10 MB"). Past it the oldest items are dropped.
 pub const MAX_BYTES: usize = 10_000_000;
@@ -87,7 +84,7 @@ fn write(feed: &Feed<'_>, items: Vec<Item>) -> Vec<u8> {
             links: vec![Link {
                 rel: "self".to_owned(),
                 href: config
-                    .url(&crate::model::feed_path(feed.scope.slug(), EXTENSION))
+                    .url(&crate::urls::yandex_feed(feed.scope.slug()))
                     .to_string(),
                 mime_type: Some(Format::Rss.media_type().to_owned()),
                 ..Link::default()

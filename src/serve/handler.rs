@@ -3,6 +3,8 @@
 //! A response is built wholly from the snapshot it was given: the caller loads
 //! the current snapshot once per request.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use headers::{HeaderMapExt, IfModifiedSince, IfNoneMatch};
 use http::header::{
@@ -13,10 +15,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use super::negotiate;
-use crate::render::Format;
-use crate::snapshot::{
-    Encoding, FeedMiss, FeedQuery, PageMiss, Resource, SUBSCRIBE_KEY, Snapshot, opml_key,
-};
+use crate::snapshot::{Encoding, Key, Miss, NoKey, Resource, Snapshot};
 
 /// The response body type.
 pub type Body = Full<Bytes>;
@@ -39,39 +38,10 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
         Err(status) => return plain(status, "bad request path\n".into()),
     };
     let query = req.uri().query();
-    let resource = match path.as_str() {
-        "/healthz" => Err(healthz(snapshot)),
-        p if p.starts_with("/sitemap") && p.ends_with(".xml") => {
-            snapshot.sitemap(p).ok_or_else(|| not_found(snapshot))
-        }
-        "/feeds.opml" => snapshot
-            .get(&opml_key(opml_format(query)))
-            .cloned()
-            .ok_or_else(|| not_found(snapshot)),
-        p => match (p.strip_prefix("/news/"), feed_name(p)) {
-            (Some(id), _) if !id.is_empty() => snapshot.news_page(id).ok_or_else(|| {
-                // `/news/{id}/` of a published entry: its canonical URL.
-                match id.strip_suffix('/').filter(|bare| snapshot.has_entry(bare)) {
-                    Some(bare) => redirect(snapshot, &crate::model::news_path(bare), query),
-                    // An entry past its `expires` is gone for good; one not
-                    // due yet is a 404 like an id that never existed.
-                    None if snapshot.site.schedule.expired.contains(id) => {
-                        plain(StatusCode::GONE, "this entry has expired\n".into())
-                    }
-                    None => not_found(snapshot),
-                }
-            }),
-            (_, Some((slug, format))) => feed(snapshot, slug, format, query).map_err(|r| *r),
-            _ if p == "/" || p.starts_with("/sections/") => {
-                listing(snapshot, p, query).map_err(|r| *r)
-            }
-            _ if p.strip_suffix('/') == Some(SUBSCRIBE_KEY) => Err(redirect(
-                snapshot,
-                crate::render::html::SUBSCRIBE_PATH,
-                query,
-            )),
-            _ => snapshot.get(p).cloned().ok_or_else(|| not_found(snapshot)),
-        },
+    let resource = if path == "/healthz" {
+        Err(healthz(snapshot))
+    } else {
+        route(snapshot, &path, query).map_err(|r| *r)
     };
     let mut response = match resource {
         Ok(resource) => serve_resource(snapshot, &resource, req),
@@ -89,43 +59,68 @@ pub fn respond<B>(snapshot: &Snapshot, req: &Request<B>) -> Response<Body> {
     response
 }
 
-/// A page of the home page or of a section's page, as `?page=` selects it
-/// (other parameters are ignored). `/sections/{slug}/` of a known section
-/// redirects to `/sections/{slug}`, query kept.
-fn listing(
+/// The resource a decoded path and raw query name, or the response that
+/// says why there is none: a 308 from a trailing slash to the page without
+/// it, a 400 for a query that cannot be read, a 404, or a 410.
+fn route(
     snapshot: &Snapshot,
     path: &str,
     query: Option<&str>,
-) -> Result<std::sync::Arc<Resource>, Box<Response<Body>>> {
-    if let Some(slug) = path
-        .strip_prefix("/sections/")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .filter(|slug| snapshot.site.config.section(slug).is_some())
+) -> Result<Arc<Resource>, Box<Response<Body>>> {
+    let key = Key::parse(path, query);
+    // `/sections/{slug}/`, `/news/{id}/` or `/subscribe/` of a page that
+    // exists without the slash (and not with it): its canonical URL.
+    if let Some(bare) = Key::unslashed(path).filter(|bare| snapshot.has(bare))
+        && !key.as_ref().is_ok_and(|key| snapshot.has(key))
     {
-        return Err(Box::new(redirect(
-            snapshot,
-            &crate::model::section_path(slug),
-            query,
-        )));
+        return Err(Box::new(redirect(snapshot, &bare.rel(), query)));
     }
-    let page = parse_page(query.unwrap_or_default())
-        .map_err(|msg| Box::new(plain(StatusCode::BAD_REQUEST, format!("{msg}\n"))))?;
-    snapshot.listing(path, page).map_err(|miss| {
+    let key = key.map_err(|no| {
+        Box::new(match no {
+            NoKey::NotFound => not_found(snapshot),
+            NoKey::BadQuery(msg) => plain(StatusCode::BAD_REQUEST, format!("{msg}\n")),
+        })
+    })?;
+    snapshot.resolve(&key).map_err(|miss| {
         Box::new(match miss {
-            PageMiss::NoPage => not_found(snapshot),
-            PageMiss::PastEnd { pages } => plain(
-                StatusCode::NOT_FOUND,
-                format!("page {page} is past the end; this page has {pages} page(s)\n"),
-            ),
+            Miss::NotFound => not_found(snapshot),
+            Miss::Expired => plain(StatusCode::GONE, "this entry has expired\n".into()),
+            Miss::UnknownSection(s) => {
+                let slugs: Vec<&str> = snapshot
+                    .site
+                    .config
+                    .sections
+                    .iter()
+                    .map(|s| s.slug.as_str())
+                    .collect();
+                plain(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no section \"{s}\"; the sections are:\n\n{}\n",
+                        slugs.join("\n")
+                    ),
+                )
+            }
+            Miss::PastEnd { pages } => {
+                let (page, what) = match &key {
+                    Key::Feed { page, .. } => (page, "feed"),
+                    Key::Home { page } | Key::Section { page, .. } => (page, "page"),
+                    _ => (&0, "resource"),
+                };
+                plain(
+                    StatusCode::NOT_FOUND,
+                    format!("page {page} is past the end; this {what} has {pages} page(s)\n"),
+                )
+            }
         })
     })
 }
 
 /// A permanent redirect (308, so the method is kept) to the page at
-/// `path` relative to `base_url`, with the request's query. The target is
+/// `rel`, relative to `base_url`, with the request's query. The target is
 /// absolute, built from `base_url` like every link on the pages.
-fn redirect(snapshot: &Snapshot, path: &str, query: Option<&str>) -> Response<Body> {
-    let mut target = snapshot.site.config.url(path);
+fn redirect(snapshot: &Snapshot, rel: &str, query: Option<&str>) -> Response<Body> {
+    let mut target = snapshot.site.config.url(rel);
     target.set_query(query.filter(|q| !q.is_empty()));
     let mut r = plain(
         StatusCode::PERMANENT_REDIRECT,
@@ -138,129 +133,6 @@ fn redirect(snapshot: &Snapshot, path: &str, query: Option<&str>) -> Response<Bo
         }
         Err(_) => not_found(snapshot),
     }
-}
-
-/// The slug and format of a feed path, `/feeds/{slug}.{ext}`. The Yandex
-/// feeds (`{slug}.yandex.rss`) are plain snapshot resources, without paging.
-fn feed_name(path: &str) -> Option<(&str, Format)> {
-    let (slug, ext) = path.strip_prefix("/feeds/")?.rsplit_once('.')?;
-    if slug.ends_with(".yandex") {
-        return None;
-    }
-    Some((slug, Format::from_extension(ext)?))
-}
-
-/// A feed as its query selects it: `page`, `limit` and, on the combined
-/// feed, `sections`. Other parameters are ignored, like everywhere else, so
-/// a plain feed URL with tracking parameters still gets the standard bytes.
-fn feed(
-    snapshot: &Snapshot,
-    slug: &str,
-    format: Format,
-    query: Option<&str>,
-) -> Result<std::sync::Arc<Resource>, Box<Response<Body>>> {
-    let query = parse_feed_query(query.unwrap_or_default())
-        .map_err(|msg| Box::new(plain(StatusCode::BAD_REQUEST, format!("{msg}\n"))))?;
-    snapshot.feed(slug, format, &query).map_err(|miss| Box::new(match miss {
-        FeedMiss::NoFeed => not_found(snapshot),
-        FeedMiss::UnknownSection(s) => {
-            let slugs: Vec<&str> = snapshot
-                .site
-                .config
-                .sections
-                .iter()
-                .map(|s| s.slug.as_str())
-                .collect();
-            plain(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no section \"{s}\"; the sections are:\n\n{}\n",
-                    slugs.join("\n")
-                ),
-            )
-        }
-        FeedMiss::PastEnd { pages } => plain(
-            StatusCode::NOT_FOUND,
-            format!(
-                "page {} is past the end; this feed has {pages} page(s)\n",
-                query.page
-            ),
-        ),
-        FeedMiss::SectionsNeedAll => plain(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "sections= bundles sections of the combined feed: use /feeds/all.{}?sections=...\n",
-                format.extension()
-            ),
-        ),
-    }))
-}
-
-/// A whole number from 1 in a query: digits only; a number too large for
-/// usize is simply past every end.
-fn number(v: &str) -> Option<usize> {
-    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| v.parse::<usize>().unwrap_or(usize::MAX))
-        .filter(|&n| n >= 1)
-}
-
-/// Parses `page` from a query string, as feeds and pages read it: the
-/// first non-empty occurrence counts; none (or only empty ones) is page 1.
-fn parse_page(query: &str) -> Result<usize, String> {
-    let page = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, v)| k == "page" && !v.is_empty())
-        .map(|(_, v)| v);
-    match page {
-        None => Ok(1),
-        Some(v) => {
-            number(&v).ok_or_else(|| format!("page must be a whole number from 1, not \"{v}\""))
-        }
-    }
-}
-
-/// Parses `page`, `limit` and `sections` from a feed query string. The first
-/// occurrence of each counts; an empty `page=` or `limit=` counts as absent.
-fn parse_feed_query(query: &str) -> Result<FeedQuery, String> {
-    let mut q = FeedQuery {
-        page: parse_page(query)?,
-        ..FeedQuery::default()
-    };
-    let (mut limit, mut sections) = (None, None);
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match &*k {
-            "limit" if limit.is_none() && !v.is_empty() => limit = Some(v),
-            "sections" if sections.is_none() => sections = Some(v),
-            _ => {}
-        }
-    }
-    if let Some(v) = limit {
-        q.limit = Some(
-            number(&v)
-                .ok_or_else(|| format!("limit must be a whole number from 1, not \"{v}\""))?,
-        );
-    }
-    if let Some(v) = sections {
-        let slugs: Vec<String> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if slugs.is_empty() {
-            return Err("sections= needs at least one section slug, e.g. sections=a,b".to_owned());
-        }
-        q.sections = Some(slugs);
-    }
-    Ok(q)
-}
-
-/// The feed format an OPML list should name: `?format=atom|json`, else RSS.
-/// Other query parameters are ignored, like everywhere else.
-fn opml_format(query: Option<&str>) -> Format {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "format")
-        .and_then(|(_, v)| Format::from_extension(&v))
-        .unwrap_or(Format::Rss)
 }
 
 /// Percent-decodes a request path. NUL bytes and invalid UTF-8 are a 400;
@@ -548,29 +420,6 @@ mod tests {
             }))
             .unwrap_or_else(|_| panic!("panicked on {headers:?}"));
             assert_eq!(got.status().as_u16(), *expected, "{headers:?}");
-        }
-    }
-
-    /// `?page=` as feeds and pages read it.
-    #[test]
-    fn page_parameter() {
-        let cases: &[(&str, Result<usize, ()>)] = &[
-            ("", Ok(1)),
-            ("page=", Ok(1)),
-            ("utm_source=x", Ok(1)),
-            ("page=1", Ok(1)),
-            ("page=2", Ok(2)),
-            ("page=&page=3", Ok(3)),
-            ("page=3&page=x", Ok(3)),
-            ("page=007", Ok(7)),
-            ("page=99999999999999999999999", Ok(usize::MAX)),
-            ("page=0", Err(())),
-            ("page=-1", Err(())),
-            ("page=x", Err(())),
-            ("page=2%20", Err(())),
-        ];
-        for (query, expected) in cases {
-            assert_eq!(parse_page(query).map_err(|_| ()), *expected, "{query}");
         }
     }
 

@@ -36,7 +36,7 @@ use tokio::sync::Semaphore;
 
 use super::Body;
 use super::handler::{http_date_range, not_modified};
-use crate::media::MEDIA_DIR;
+use crate::urls::MEDIA_DIR;
 
 /// Bytes read from disk per step of a media body.
 pub const CHUNK: usize = 64 * 1024;

@@ -16,7 +16,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -29,7 +28,6 @@ use tokio::sync::Semaphore;
 
 use crate::admin::metrics::{Coding, Route, Served};
 use crate::admin::{Answered, Observers};
-use crate::snapshot::Snapshot;
 use client_ip::TrustedProxies;
 
 /// A response body: bytes from the snapshot, or a media file streamed from disk.
@@ -38,8 +36,7 @@ pub type Body = http_body_util::Either<
     http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::io::Error>,
 >;
 
-/// The snapshot being served, swapped whole by reloads.
-pub type Current = Arc<ArcSwap<Snapshot>>;
+pub use crate::snapshot::Current;
 
 /// Connection and request limits.
 #[derive(Debug, Clone)]
