@@ -32,6 +32,8 @@ pub mod diagnostic;
 pub mod entry;
 pub mod export;
 pub mod file;
+#[cfg(test)]
+mod fixture;
 pub mod import;
 pub mod media;
 pub mod model;

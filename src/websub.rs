@@ -345,7 +345,7 @@ mod tests {
     fn every_format_names_the_hub_and_itself() {
         let site = site(Some(HUB), &[("a", "x")]);
         let feed = site.feed(Scope::All);
-        let text = |f| String::from_utf8(render(&feed, f)).unwrap();
+        let text = |f| String::from_utf8(render(&feed, f, crate::render::Retain::Keep)).unwrap();
         let rss = text(Format::Rss);
         assert!(
             rss.contains(r#"<atom:link href="http://example.org/feeds/all.rss" rel="self" type="application/rss+xml"/>"#)
@@ -358,7 +358,9 @@ mod tests {
                 && atom.contains(r#"<link href="https://hub.example/" rel="hub"/>"#),
             "{atom}"
         );
-        let json: serde_json::Value = serde_json::from_slice(&render(&feed, Format::Json)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&render(&feed, Format::Json, crate::render::Retain::Keep))
+                .unwrap();
         assert_eq!(json["feed_url"], "http://example.org/feeds/all.json");
         assert_eq!(
             json["hubs"],
@@ -378,13 +380,14 @@ mod tests {
         ];
         for feed in &unannounced {
             for f in Format::ALL {
-                let text = String::from_utf8(render(feed, f)).unwrap();
+                let text = String::from_utf8(render(feed, f, crate::render::Retain::Keep)).unwrap();
                 assert!(!text.contains("hub"), "{f:?}: {text}");
             }
         }
         let standard = site.feed(Scope::Section(&site.config.sections[0]));
         for f in Format::ALL {
-            let text = String::from_utf8(render(&standard, f)).unwrap();
+            let text =
+                String::from_utf8(render(&standard, f, crate::render::Retain::Keep)).unwrap();
             assert!(text.contains(HUB), "{f:?}: {text}");
         }
     }
@@ -394,7 +397,7 @@ mod tests {
         let site = site(None, &[("a", "x")]);
         let feed = site.feed(Scope::All);
         for f in Format::ALL {
-            let text = String::from_utf8(render(&feed, f)).unwrap();
+            let text = String::from_utf8(render(&feed, f, crate::render::Retain::Keep)).unwrap();
             assert!(!text.contains("hub"), "{f:?}: {text}");
         }
         let snapshot = Snapshot::build_from(site, None);

@@ -10,7 +10,7 @@ fn feeds() -> (String, String) {
     let site = vestnik::load_site(&common::root().join("tests/data/attribution")).unwrap();
     assert!(site.diagnostics.is_empty(), "{:#?}", site.diagnostics);
     let feed = site.feed(Scope::All);
-    let text = |f| String::from_utf8(render(&feed, f)).unwrap();
+    let text = |f| String::from_utf8(render(&feed, f, vestnik::render::Retain::Keep)).unwrap();
     (text(Format::Rss), text(Format::Atom))
 }
 

@@ -13,7 +13,12 @@ fn feed(format: Format) -> String {
         .config
         .section("informatizatsiia-organov-mestnogo-samoupravleniia")
         .unwrap();
-    String::from_utf8(render(&site.feed(Scope::Section(section)), format)).unwrap()
+    String::from_utf8(render(
+        &site.feed(Scope::Section(section)),
+        format,
+        vestnik::render::Retain::Keep,
+    ))
+    .unwrap()
 }
 
 #[test]

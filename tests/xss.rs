@@ -111,7 +111,11 @@ fn outputs(site: &Site) -> Vec<(String, Vec<u8>, Option<Format>)> {
     for feed in site.feeds() {
         for format in Format::ALL {
             let name = format!("/feeds/{}.{}", feed.scope.slug(), format.extension());
-            out.push((name, render::render(&feed, format), Some(format)));
+            out.push((
+                name,
+                render::render(&feed, format, render::Retain::Keep),
+                Some(format),
+            ));
         }
         if let Scope::Section(s) = feed.scope {
             out.push((
@@ -124,7 +128,7 @@ fn outputs(site: &Site) -> Vec<(String, Vec<u8>, Option<Format>)> {
     out.push(("/".into(), render::html::index(site), None));
     out.push((
         "/news/x".into(),
-        render::html::news(site, &site.entries[0]),
+        render::html::news(site, &site.entries[0], render::Retain::Keep),
         None,
     ));
     out
@@ -221,13 +225,13 @@ fn payloads_in_title_summary_and_source_name_stay_text() {
         }
         let entry: &Entry = &site.entries[0];
         assert_eq!(entry.title, text, "{name}: title");
+        let html = vestnik::render::content_html(&site, entry, vestnik::render::Retain::Keep);
         assert!(
-            checks::html_text(&entry.content_html()).contains(&format!("Source: {text}")),
-            "{name}: the source name is not shown as text in {:?}",
-            entry.content_html()
+            checks::html_text(&html).contains(&format!("Source: {text}")),
+            "{name}: the source name is not shown as text in {html:?}"
         );
         for format in Format::ALL {
-            let bytes = render::render(&site.feed(Scope::All), format);
+            let bytes = render::render(&site.feed(Scope::All), format, render::Retain::Keep);
             let feed = feed_rs::parser::parse(&bytes[..])
                 .unwrap_or_else(|e| panic!("{name}: feed-rs rejects {format:?}: {e}"));
             let got = feed.entries[0].title.as_ref().map(|t| t.content.as_str());
@@ -322,7 +326,11 @@ fn relative_links_and_images_become_absolute_against_base_url() {
     for feed in site.feeds() {
         for format in Format::ALL {
             let name = format!("/feeds/{}.{}", feed.scope.slug(), format.extension());
-            let doc = checks::check_feed(&name, format, &render::render(&feed, format));
+            let doc = checks::check_feed(
+                &name,
+                format,
+                &render::render(&feed, format, render::Retain::Keep),
+            );
             let content: Vec<&checks::HtmlField> = doc
                 .html
                 .iter()

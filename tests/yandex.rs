@@ -148,9 +148,10 @@ fn the_feed_stays_under_10_mb_by_dropping_the_oldest() {
     let site = Arc::new(vestnik::load_site(dir.path()).unwrap());
     assert!(site.diagnostics.is_empty(), "{:#?}", site.diagnostics);
     let feed = site.feed(Scope::All);
-    let uncapped = vestnik::render::yandex::render_capped(&feed, usize::MAX);
+    let uncapped =
+        vestnik::render::yandex::render_capped(&feed, usize::MAX, vestnik::render::Retain::Keep);
     assert!(uncapped.len() > vestnik::render::yandex::MAX_BYTES);
-    let xml = vestnik::render::yandex::render(&feed);
+    let xml = vestnik::render::yandex::render(&feed, vestnik::render::Retain::Keep);
     assert!(
         xml.len() <= vestnik::render::yandex::MAX_BYTES,
         "{}",

@@ -17,9 +17,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use url::Url;
 
-use super::{
-    Context, Entry, Genre, Image, LocalMedia, Media, Source, date, default_id, html, source_line,
-};
+use super::{Context, Entry, Genre, Image, LocalMedia, Media, Source, date, default_id, html};
 use crate::diagnostic::Diagnostic;
 use crate::text::{squash_whitespace, xml_safe};
 
@@ -270,10 +268,6 @@ impl<'a> Fields<'a> {
         }
         zone.ok()?;
         let source = source.ok()?;
-        let attribution = source
-            .as_ref()
-            .map(|s| source_line(self.ctx.config, s))
-            .unwrap_or_default();
         Some(Entry {
             id: id.ok()?,
             path: rel.to_owned(),
@@ -285,7 +279,7 @@ impl<'a> Fields<'a> {
             expires: expires.ok()?,
             sections: sections.ok()?,
             summary_key: summary(fm.summary.as_deref()),
-            body: html::LazyHtml::new(body.to_owned(), attribution, self.ctx.sanitizer.clone()),
+            body: html::LazyHtml::new(body.to_owned(), self.ctx.sanitizer.clone()),
             link: link.ok()?,
             authors: authors(&fm.authors),
             source,

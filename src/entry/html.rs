@@ -63,6 +63,23 @@ pub struct Body {
     pub first_paragraph: String,
 }
 
+/// Whether a body rendered for a page stays with its entry afterwards: the
+/// caller says, as an argument.
+///
+/// The standard feeds render with [`Retain::Keep`]: their few thousand
+/// newest entries are rendered again at every reload. Later feed pages,
+/// bundles, entry pages and all of `vestnik build` render with
+/// [`Retain::Discard`], so neither a build nor a crawler walking every page
+/// keeps 100,000 rendered bodies (~180 MB at ~1.8 KB each) alive;
+/// rendering one again costs ~25 µs. A body kept before is used either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retain {
+    /// Keep what is rendered with the entry.
+    Keep,
+    /// Render without keeping.
+    Discard,
+}
+
 /// An entry's body, kept as Markdown and turned into sanitized HTML on first
 /// use. Only the entries that reach a feed or a page are ever rendered: at
 /// 100,000 entries that is a few thousand, and rendering plus sanitizing is
@@ -71,8 +88,6 @@ pub struct Body {
 #[derive(Clone)]
 pub struct LazyHtml {
     markdown: String,
-    /// HTML appended after the body: the source line.
-    suffix: String,
     sanitizer: Sanitizer,
     html: std::sync::OnceLock<String>,
     first_paragraph: std::sync::OnceLock<String>,
@@ -81,14 +96,13 @@ pub struct LazyHtml {
 impl LazyHtml {
     /// Bytes of the Markdown source, to estimate rendered sizes without rendering.
     pub fn source_len(&self) -> usize {
-        self.markdown.len() + self.suffix.len()
+        self.markdown.len()
     }
 
-    /// A body to render later with `sanitizer`, followed by `suffix` (trusted HTML).
-    pub fn new(markdown: String, suffix: String, sanitizer: Sanitizer) -> Self {
+    /// A body to render later with `sanitizer`.
+    pub fn new(markdown: String, sanitizer: Sanitizer) -> Self {
         LazyHtml {
             markdown,
-            suffix,
             sanitizer,
             html: std::sync::OnceLock::new(),
             first_paragraph: std::sync::OnceLock::new(),
@@ -98,75 +112,35 @@ impl LazyHtml {
     /// The body's first paragraph as plain text ([`first_paragraph`]),
     /// computed on first use: loading 100,000 entries should not parse
     /// 100,000 bodies for summaries only the feeds' newest entries show.
-    /// Cached unless inside [`uncached`].
-    pub fn first_paragraph(&self) -> Cow<'_, str> {
-        cached(&self.first_paragraph, || first_paragraph(&self.markdown))
+    pub fn first_paragraph(&self, retain: Retain) -> Cow<'_, str> {
+        cached(&self.first_paragraph, retain, || {
+            first_paragraph(&self.markdown)
+        })
     }
 
-    /// The sanitized HTML followed by the suffix: rendered on first use and
-    /// then cached, unless inside [`uncached`].
-    pub fn get(&self) -> Cow<'_, str> {
-        cached(&self.html, || self.render())
-    }
-
-    fn render(&self) -> String {
-        // A cached body is kept for the life of the entry, so it is
-        // allocated at its exact size rather than with a growth margin.
-        let body = render(&self.markdown, &self.sanitizer).html;
-        let mut html = String::with_capacity(body.len() + self.suffix.len());
-        html.push_str(&body);
-        html.push_str(&self.suffix);
-        html
-    }
-
-    /// The sanitized HTML of the body alone, without the source line.
-    pub fn body(&self) -> String {
-        let all = self.get();
-        all[..all.len() - self.suffix.len()].to_owned()
+    /// The sanitized HTML, rendered on first use.
+    pub fn get(&self, retain: Retain) -> Cow<'_, str> {
+        cached(&self.html, retain, || {
+            // A kept body stays for the life of the entry, so it is
+            // allocated at its exact size rather than with a growth margin.
+            let mut html = render(&self.markdown, &self.sanitizer).html;
+            html.shrink_to_fit();
+            html
+        })
     }
 }
 
-thread_local! {
-    /// False while the current thread runs inside [`uncached`].
-    static CACHING: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-}
-
-fn caching() -> bool {
-    CACHING.with(std::cell::Cell::get)
-}
-
-/// The value in `cell`, or `make`'s: kept in `cell` unless inside [`uncached`].
+/// The value in `cell`, or `make`'s: kept in `cell` when `retain` says so.
 fn cached<'a>(
     cell: &'a std::sync::OnceLock<String>,
+    retain: Retain,
     make: impl FnOnce() -> String,
 ) -> Cow<'a, str> {
-    match cell.get() {
-        Some(value) => Cow::Borrowed(value),
-        None if !caching() => Cow::Owned(make()),
-        None => Cow::Borrowed(cell.get_or_init(make)),
+    match (cell.get(), retain) {
+        (Some(value), _) => Cow::Borrowed(value),
+        (None, Retain::Discard) => Cow::Owned(make()),
+        (None, Retain::Keep) => Cow::Borrowed(cell.get_or_init(make)),
     }
-}
-
-/// Runs `f` with rendered bodies and summaries computed but not kept: what
-/// `f` renders does not stay in memory with the entries. Bodies rendered
-/// before stay cached and are used.
-///
-/// The standard feeds are rendered with caching (their few thousand newest
-/// entries are rendered again at every reload). Export, later feed pages,
-/// bundles and entry pages run inside `uncached`, so neither a build nor a
-/// crawler walking every page keeps 100,000 rendered bodies (~180 MB at
-/// ~1.8 KB each) alive; rendering one again costs ~25 µs.
-///
-/// The flag is per thread: call it inside each rayon job, not around them.
-pub fn uncached<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CACHING.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(CACHING.with(|c| c.replace(false)));
-    f()
 }
 
 /// The text of sanitized HTML, as a reader would see it without markup:
@@ -250,7 +224,7 @@ pub fn plain_text(html: &str) -> String {
 impl PartialEq for LazyHtml {
     /// Equal sources give equal HTML; whether it was rendered yet does not matter.
     fn eq(&self, other: &Self) -> bool {
-        self.markdown == other.markdown && self.suffix == other.suffix
+        self.markdown == other.markdown
     }
 }
 
@@ -387,33 +361,23 @@ mod tests {
         );
         assert_eq!(plain_text(""), "");
         assert_eq!(plain_text("<p>a &lt;b&gt; <!-- c --> d</p>"), "a <b> d");
-        let lazy = LazyHtml::new("x".into(), "<p>tail</p>".into(), s);
-        assert_eq!(lazy.body(), "<p>x</p>\n");
     }
 
     #[test]
-    fn uncached_renders_without_keeping_and_restores_caching() {
+    fn discarding_renders_without_keeping() {
         let base = Url::parse("http://example.org/").unwrap();
-        let lazy = LazyHtml::new(
-            "Первый абзац.\n\nВторой.".into(),
-            String::new(),
-            Sanitizer::new(&base),
-        );
-        let (html, summary) =
-            uncached(|| (lazy.get().into_owned(), lazy.first_paragraph().into_owned()));
+        let lazy = LazyHtml::new("Первый абзац.\n\nВторой.".into(), Sanitizer::new(&base));
+        let html = lazy.get(Retain::Discard).into_owned();
+        let summary = lazy.first_paragraph(Retain::Discard).into_owned();
         assert_eq!(html, "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
         assert_eq!(summary, "Первый абзац.");
         assert!(lazy.html.get().is_none() && lazy.first_paragraph.get().is_none());
-        assert!(caching(), "the flag is restored");
-        // Outside, the first use caches; inside, the cached body is used.
-        assert!(matches!(lazy.get(), Cow::Borrowed(_)));
+        // Keeping caches; afterwards a discarding caller gets the kept body.
+        assert!(matches!(lazy.get(Retain::Keep), Cow::Borrowed(_)));
         assert!(lazy.html.get().is_some());
-        assert!(uncached(
-            || matches!(lazy.get(), Cow::Borrowed(h) if h == html)
-        ));
-        // A panic inside does not leave caching off.
-        let _ = std::panic::catch_unwind(|| uncached(|| panic!("render failed")));
-        assert!(caching());
+        assert!(matches!(lazy.get(Retain::Discard), Cow::Borrowed(h) if h == html));
+        assert_eq!(lazy.first_paragraph(Retain::Keep), summary);
+        assert!(lazy.first_paragraph.get().is_some());
     }
 
     #[test]
@@ -424,7 +388,7 @@ mod tests {
         assert_eq!(render(md, &s).first_paragraph, "Some bold line code.");
         assert_eq!(first_paragraph(md), "Some bold line code.");
         assert_eq!(render("", &s).first_paragraph, "");
-        let lazy = LazyHtml::new(md.into(), "<p>tail</p>".into(), s.clone());
-        assert_eq!(lazy.get(), format!("{}<p>tail</p>", render(md, &s).html));
+        let lazy = LazyHtml::new(md.into(), s.clone());
+        assert_eq!(lazy.get(Retain::Keep), render(md, &s).html);
     }
 }

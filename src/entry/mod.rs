@@ -46,7 +46,7 @@ pub struct Entry {
     /// The `summary` key, cleaned; `None` when absent or blank, and then
     /// [`Entry::summary`] is the body's first paragraph.
     pub summary_key: Option<String>,
-    /// The body, rendered to sanitized HTML (followed by the source line) on first use.
+    /// The body, rendered to sanitized HTML on first use (render appends the source line).
     pub body: html::LazyHtml,
     /// Canonical URL of the article.
     pub link: Url,
@@ -65,18 +65,12 @@ pub struct Entry {
 
 impl Entry {
     /// Plain-text summary: the `summary` key, or else the body's first
-    /// paragraph (possibly empty).
-    pub fn summary(&self) -> std::borrow::Cow<'_, str> {
+    /// paragraph (possibly empty), kept with the entry if `retain` says so.
+    pub fn summary(&self, retain: html::Retain) -> std::borrow::Cow<'_, str> {
         match &self.summary_key {
             Some(key) => std::borrow::Cow::Borrowed(key),
-            None => self.body.first_paragraph(),
+            None => self.body.first_paragraph(retain),
         }
-    }
-
-    /// Sanitized HTML of the body followed by the source line, if any.
-    /// Cached on first use, except inside [`html::uncached`].
-    pub fn content_html(&self) -> std::borrow::Cow<'_, str> {
-        self.body.get()
     }
 
     /// When the entry goes public: `publish_at`, else its `date`.
@@ -274,23 +268,6 @@ impl Parsed {
             diagnostics: vec![d],
             ..Parsed::default()
         }
-    }
-}
-
-/// The visible attribution line appended to every entry's HTML.
-fn source_line(config: &Config, source: &Source) -> String {
-    let label = if config.language.starts_with("ru") {
-        "Источник"
-    } else {
-        "Source"
-    };
-    let name = html::escape(&source.name);
-    match &source.url {
-        Some(url) => format!(
-            "\n<p class=\"source\">{label}: <a href=\"{}\" rel=\"noopener noreferrer\">{name}</a></p>\n",
-            html::escape(url.as_str())
-        ),
-        None => format!("\n<p class=\"source\">{label}: {name}</p>\n"),
     }
 }
 

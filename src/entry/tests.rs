@@ -70,9 +70,12 @@ fn minimal_entry_gets_defaults() {
     assert_eq!(e.published.to_rfc3339(), "2022-08-22T00:00:00+07:00");
     assert_eq!(e.updated, None);
     assert_eq!(e.sections, ["transport"]);
-    assert_eq!(e.summary(), "Первый абзац.");
+    assert_eq!(e.summary(html::Retain::Keep), "Первый абзац.");
     assert_eq!(e.link.as_str(), "http://example.org/news/x");
-    assert_eq!(e.content_html(), "<p>Первый абзац.</p>\n<p>Второй.</p>\n");
+    assert_eq!(
+        e.body.get(html::Retain::Keep),
+        "<p>Первый абзац.</p>\n<p>Второй.</p>\n"
+    );
     assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:x");
 }
 
@@ -106,7 +109,7 @@ Body
     assert_eq!(e.modified(), e.updated.unwrap());
     assert_eq!(e.sections, ["sport", "transport"]);
     assert_eq!(e.id, "custom-id");
-    assert_eq!(e.summary(), "Своя аннотация");
+    assert_eq!(e.summary(html::Retain::Keep), "Своя аннотация");
     assert_eq!(e.link.as_str(), "https://example.com/a?b=1");
     assert_eq!(e.authors, ["Иванова"]);
     let s = e.source.unwrap();
@@ -124,17 +127,12 @@ fn draft_is_excluded_without_a_problem() {
 fn attribution_variants() {
     let with = |source: &str| entry(&GOOD.replace("+++\n\n", &format!("{source}\n+++\n\n")));
     let linked = with("[source]\nname = \"URA.RU\"\nurl = \"https://ura.news/\"");
-    assert!(linked.content_html().ends_with(
-        "<p class=\"source\">Источник: <a href=\"https://ura.news/\" rel=\"noopener noreferrer\">URA.RU</a></p>\n"
-    ));
-    let named = with("[source]\nname = \"Пресс-служба <мэрии> & Co\"");
-    assert!(
-        named
-            .content_html()
-            .ends_with("<p class=\"source\">Источник: Пресс-служба &lt;мэрии&gt; &amp; Co</p>\n")
-    );
-    let none = entry(GOOD);
-    assert!(!none.content_html().contains("Источник"));
+    let source = linked.source.unwrap();
+    assert_eq!(source.name, "URA.RU");
+    assert_eq!(source.url.unwrap().as_str(), "https://ura.news/");
+    let named = with("[source]\nname = \"  Пресс-служба   мэрии \"");
+    assert_eq!(named.source.unwrap().name, "Пресс-служба мэрии");
+    assert!(entry(GOOD).source.is_none());
 }
 
 #[test]
@@ -155,7 +153,7 @@ fn forbidden_xml_characters_are_removed_everywhere() {
             .replace("Второй", "Вт\u{1}орой\u{FFFF}"),
     );
     assert_eq!(e.title, "Новые автобусы");
-    assert!(e.content_html().contains("<p>Второй.</p>"));
+    assert!(e.body.get(html::Retain::Keep).contains("<p>Второй.</p>"));
 }
 
 #[test]

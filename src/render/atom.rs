@@ -24,7 +24,7 @@ fn person(name: &str) -> Person {
     }
 }
 
-pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
+pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
     let config = &feed.site.config;
     // Every page of a paged feed is the same feed (RFC 5005 §3), so all pages
     // share the first page's URL as their id; `self` names the page itself.
@@ -66,7 +66,11 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
         .collect(),
         subtitle: (description != feed.title()).then(|| Text::plain(description)),
         lang: (!config.language.is_empty()).then(|| config.language.clone()),
-        entries: feed.entries.iter().map(|e| entry(feed, e)).collect(),
+        entries: feed
+            .entries
+            .iter()
+            .map(|e| entry(feed, e, retain))
+            .collect(),
         ..AtomFeed::default()
     };
     // Declared only when used, so feeds without images keep their bytes.
@@ -95,7 +99,7 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
     out
 }
 
-fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
+fn entry(feed: &Feed<'_>, e: &crate::entry::Entry, retain: super::Retain) -> Entry {
     let config = &feed.site.config;
     let mut links = vec![link(
         "alternate",
@@ -165,11 +169,11 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry) -> Entry {
             .collect(),
         links,
         source,
-        summary: Some(e.summary())
+        summary: Some(e.summary(retain))
             .filter(|s| !s.is_empty())
             .map(|s| Text::plain(s.into_owned())),
         content: Some(Content {
-            value: Some(e.content_html().into_owned()),
+            value: Some(super::content_html(feed.site, e, retain)),
             content_type: Some("html".to_owned()),
             ..Content::default()
         }),

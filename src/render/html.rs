@@ -47,6 +47,8 @@ struct Labels {
     all_news: &'static str,
     empty: &'static str,
     original: &'static str,
+    /// Before the name of the source an article was reprinted from.
+    source: &'static str,
     /// `serve --preview`: the mark of a draft.
     draft: &'static str,
     /// `serve --preview`: before the due time of a scheduled entry.
@@ -81,6 +83,7 @@ const RU: Labels = Labels {
     all_news: "Все новости",
     empty: "В этой секции пока нет записей.",
     original: "Оригинал публикации",
+    source: "Источник",
     draft: "черновик",
     scheduled: "запланировано на",
     updated: "обновлено",
@@ -107,6 +110,7 @@ const EN: Labels = Labels {
     all_news: "All news",
     empty: "No entries in this section yet.",
     original: "Original article",
+    source: "Source",
     draft: "draft",
     scheduled: "scheduled for",
     updated: "updated",
@@ -243,6 +247,11 @@ const GUIDE_EN: Guide = Guide {
     ],
     formats_choice: "All three carry the same entries in full. If unsure, pick RSS.",
 };
+
+/// The word before an entry's source: «Источник» or «Source».
+pub(super) fn source_label(site: &Site) -> &'static str {
+    labels(site).source
+}
 
 fn labels(site: &Site) -> &'static Labels {
     if site.config.language.starts_with("ru") {
@@ -696,11 +705,11 @@ pub fn section(feed: &Feed<'_>) -> Vec<u8> {
 
 /// One entry's page: dates, sections, body, source line, and the feeds of
 /// its sections (autodiscovery and subscribe links) beside the combined one.
-pub fn news(site: &Site, entry: &Entry) -> Vec<u8> {
+pub fn news(site: &Site, entry: &Entry, retain: super::Retain) -> Vec<u8> {
     let config = &site.config;
     let labels = labels(site);
     let own = config.url(&urls::news(&entry.id));
-    let body = entry.content_html();
+    let body = super::content_html(site, entry, retain);
     let section_feeds: Vec<Feed<'_>> = entry
         .sections
         .iter()
@@ -903,7 +912,8 @@ mod tests {
                 "date = \"2024-11-28T00:00:00.123456789+10:00\"\nupdated = \"2024-12-02T10:00:00+10:00\"",
             ],
         );
-        let page = String::from_utf8(news(&site, &site.entries[0])).unwrap();
+        let page =
+            String::from_utf8(news(&site, &site.entries[0], crate::render::Retain::Keep)).unwrap();
         assert!(
             page.contains("<time datetime=\"2024-11-28T00:00:00+10:00\">28 ноября 2024</time> · обновлено <time datetime=\"2024-12-02T10:00:00+10:00\">2 декабря 2024</time>"),
             "{page}"

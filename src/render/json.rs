@@ -76,7 +76,7 @@ struct Attachment<'a> {
     size_in_bytes: Option<u64>,
 }
 
-pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
+pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
     let config = &feed.site.config;
     let items = feed
         .entries
@@ -90,8 +90,8 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
                 .and_then(|s| s.url.as_ref())
                 .map(url::Url::as_str),
             title: &e.title,
-            content_html: e.content_html(),
-            summary: e.summary(),
+            content_html: std::borrow::Cow::Owned(super::content_html(feed.site, e, retain)),
+            summary: e.summary(retain),
             date_published: e.published.to_rfc3339(),
             date_modified: e.modified().to_rfc3339(),
             // Like Atom: entries without their own authors inherit the feed's.

@@ -11,7 +11,8 @@ mod rss;
 pub mod sitemap;
 pub mod yandex;
 
-use crate::model::Feed;
+use crate::entry::Entry;
+use crate::model::{Feed, Site};
 
 /// A feed format Vestnik serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,13 +71,38 @@ impl Format {
     }
 }
 
-/// Renders a feed in one format.
-pub fn render(feed: &Feed<'_>, format: Format) -> Vec<u8> {
+pub use crate::entry::html::Retain;
+
+/// Renders a feed in one format; `retain` says whether the entries' bodies
+/// rendered for it stay with them.
+pub fn render(feed: &Feed<'_>, format: Format, retain: Retain) -> Vec<u8> {
     match format {
-        Format::Rss => rss::render(feed),
-        Format::Atom => atom::render(feed),
-        Format::Json => json::render(feed),
+        Format::Rss => rss::render(feed, retain),
+        Format::Atom => atom::render(feed, retain),
+        Format::Json => json::render(feed, retain),
     }
+}
+
+/// An entry's HTML as every format and its page carry it: the sanitized
+/// body, then the source line naming where the article came from.
+pub fn content_html(site: &Site, e: &Entry, retain: Retain) -> String {
+    let body = e.body.get(retain);
+    let Some(source) = &e.source else {
+        return body.into_owned();
+    };
+    let label = html::source_label(site);
+    let name = crate::entry::html::escape(&source.name);
+    let line = match &source.url {
+        Some(url) => format!(
+            "\n<p class=\"source\">{label}: <a href=\"{}\" rel=\"noopener noreferrer\">{name}</a></p>\n",
+            crate::entry::html::escape(url.as_str())
+        ),
+        None => format!("\n<p class=\"source\">{label}: {name}</p>\n"),
+    };
+    let mut html = String::with_capacity(body.len() + line.len());
+    html.push_str(&body);
+    html.push_str(&line);
+    html
 }
 
 /// The RFC 5005 paging links of a feed page in one format, as `(rel, URL)`.
@@ -142,5 +168,56 @@ fn authors<'a>(feed: &'a Feed<'_>, entry: &'a crate::entry::Entry) -> Vec<&'a st
         if site.is_empty() { vec![] } else { vec![site] }
     } else {
         entry.authors.iter().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    #[test]
+    fn the_source_line_follows_the_body_in_the_sites_language() {
+        let file = |source: &str| {
+            format!(
+                "+++\ntitle = \"t\"\ndate = 2024-01-01\nsections = [\"a\"]\n{source}\n+++\nТекст.\n"
+            )
+        };
+        let site = fixture::site(
+            fixture::config("language = \"ru\"\n[[sections]]\nslug = \"a\"\ntitle = \"A\"\n"),
+            &[
+                (
+                    "a.md",
+                    &file("[source]\nname = \"URA.RU\"\nurl = \"https://ura.news/\""),
+                ),
+                (
+                    "b.md",
+                    &file("[source]\nname = \"Пресс-служба <мэрии> & Co\""),
+                ),
+                ("c.md", &file("")),
+            ],
+        );
+        let html = |id: &str| {
+            let e = site.entries.iter().find(|e| e.id == id).unwrap();
+            content_html(&site, e, Retain::Discard)
+        };
+        assert_eq!(
+            html("a"),
+            "<p>Текст.</p>\n\n<p class=\"source\">Источник: <a href=\"https://ura.news/\" rel=\"noopener noreferrer\">URA.RU</a></p>\n"
+        );
+        assert_eq!(
+            html("b"),
+            "<p>Текст.</p>\n\n<p class=\"source\">Источник: Пресс-служба &lt;мэрии&gt; &amp; Co</p>\n"
+        );
+        assert_eq!(html("c"), "<p>Текст.</p>\n");
+
+        let english = fixture::site(
+            fixture::config("[[sections]]\nslug = \"a\"\ntitle = \"A\"\n"),
+            &[("a.md", &file("[source]\nname = \"TASS\""))],
+        );
+        assert!(
+            content_html(&english, &english.entries[0], Retain::Keep)
+                .ends_with("<p class=\"source\">Source: TASS</p>\n")
+        );
     }
 }

@@ -18,10 +18,10 @@ pub(super) fn rfc822(dt: &chrono::DateTime<chrono::FixedOffset>) -> String {
     dt.format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
 
-pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
+pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
     let config = &feed.site.config;
     let updated = rfc822(&feed.updated());
-    let items = feed.entries.iter().map(|e| item(feed, e)).collect();
+    let items = feed.entries.iter().map(|e| item(feed, e, retain)).collect();
     let ttl = config.cache_max_age.div_ceil(60);
     let mut channel = Channel {
         title: feed.title(),
@@ -75,7 +75,7 @@ pub(super) fn render(feed: &Feed<'_>) -> Vec<u8> {
     out
 }
 
-fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
+fn item(feed: &Feed<'_>, e: &crate::entry::Entry, retain: super::Retain) -> Item {
     let config = &feed.site.config;
     let categories = e
         .sections
@@ -144,7 +144,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         // `<img src=x onerror=...>` (from the `summary` key, or an escaped
         // `\<` in the body's first paragraph) would otherwise arrive as
         // live markup. Found by fuzzing `entry_to_feeds`.
-        description: Some(crate::entry::html::escape(&e.summary())).filter(|s| !s.is_empty()),
+        description: Some(crate::entry::html::escape(&e.summary(retain))).filter(|s| !s.is_empty()),
         guid: Some(Guid {
             value: e.tag_uri(config),
             permalink: false,
@@ -152,7 +152,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry) -> Item {
         pub_date: Some(rfc822(&e.published)),
         categories,
         source,
-        content: Some(e.content_html().into_owned()),
+        content: Some(super::content_html(feed.site, e, retain)),
         dublin_core_ext: has_dc.then_some(dc),
         enclosure,
         extensions,
@@ -208,7 +208,8 @@ mod tests {
             .entry
             .unwrap();
         let site = Site::new(config, vec![Arc::new(entry)], Vec::new());
-        let xml = String::from_utf8(render(&site.feed(Scope::All))).unwrap();
+        let xml =
+            String::from_utf8(render(&site.feed(Scope::All), crate::render::Retain::Keep)).unwrap();
         assert!(
             xml.contains("<description><![CDATA[1 &lt; 2 &amp; &lt;img src=x onerror=alert(1)&gt;]]></description>"),
             "{xml}"
@@ -225,8 +226,14 @@ mod tests {
         let section = config.sections[0].clone();
         let site = Site::new(config, Vec::new(), Vec::new());
         for xml in [
-            render(&site.feed(Scope::Section(&section))),
-            super::super::yandex::render(&site.feed(Scope::Section(&section))),
+            render(
+                &site.feed(Scope::Section(&section)),
+                crate::render::Retain::Keep,
+            ),
+            super::super::yandex::render(
+                &site.feed(Scope::Section(&section)),
+                crate::render::Retain::Keep,
+            ),
         ] {
             let xml = String::from_utf8(xml).unwrap();
             let doc = roxmltree::Document::parse(&xml).unwrap();

@@ -27,14 +27,14 @@ pub const YANDEX_NS: &str = "http://news.yandex.ru";
 pub const MAX_BYTES: usize = 10_000_000;
 
 /// Renders a feed's entries as a Yandex News feed of at most [`MAX_BYTES`].
-pub fn render(feed: &Feed<'_>) -> Vec<u8> {
-    render_capped(feed, MAX_BYTES)
+pub fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
+    render_capped(feed, MAX_BYTES, retain)
 }
 
 /// Renders at most `max_bytes`, dropping the oldest items until the feed
 /// fits (an empty channel always remains, however small the cap).
-pub fn render_capped(feed: &Feed<'_>, max_bytes: usize) -> Vec<u8> {
-    let mut items: Vec<Item> = feed.entries.iter().map(|e| item(feed, e)).collect();
+pub fn render_capped(feed: &Feed<'_>, max_bytes: usize, retain: super::Retain) -> Vec<u8> {
+    let mut items: Vec<Item> = feed.entries.iter().map(|e| item(feed, e, retain)).collect();
     let mut out = write(feed, items.clone());
     if out.len() <= max_bytes {
         return out;
@@ -125,7 +125,7 @@ fn text_ext(name: &str, value: String) -> Extension {
     }
 }
 
-fn item(feed: &Feed<'_>, e: &Entry) -> Item {
+fn item(feed: &Feed<'_>, e: &Entry, retain: super::Retain) -> Item {
     let config = &feed.site.config;
     let pictures = pictures(e);
     let mut yandex = BTreeMap::new();
@@ -135,7 +135,7 @@ fn item(feed: &Feed<'_>, e: &Entry) -> Item {
             "yandex:full-text",
             // The whole text as readers see it, ending with the
             // «Источник: …» line: a reprint keeps its attribution here too.
-            crate::entry::html::plain_text(&e.content_html()),
+            crate::entry::html::plain_text(&super::content_html(feed.site, e, retain)),
         )],
     );
     yandex.insert(
@@ -158,7 +158,7 @@ fn item(feed: &Feed<'_>, e: &Entry) -> Item {
     Item {
         title: Some(e.title.clone()),
         link: Some(e.link.to_string()),
-        description: Some(crate::entry::html::escape(&e.summary())).filter(|s| !s.is_empty()),
+        description: Some(crate::entry::html::escape(&e.summary(retain))).filter(|s| !s.is_empty()),
         // Yandex reads a plain name here (RSS 2.0 would want an e-mail address).
         author: (!names.is_empty()).then(|| names.join(", ")),
         categories: e
@@ -230,7 +230,8 @@ mod tests {
             "genre = \"interview\"\nimage = \"https://cdn.example.org/p.jpg\"\n[source]\nname = \"Агентство\"",
             "Первый <b>абзац</b>.\n\nВторой & третий.",
         )]);
-        let xml = String::from_utf8(render(&site.feed(Scope::All))).unwrap();
+        let xml =
+            String::from_utf8(render(&site.feed(Scope::All), crate::render::Retain::Keep)).unwrap();
         for want in [
             "xmlns:yandex=\"http://news.yandex.ru\"",
             "xmlns:media=\"http://search.yahoo.com/mrss/\"",
@@ -254,11 +255,11 @@ mod tests {
         let big = "слово ".repeat(2000);
         let site = site(&[("", &big), ("", &big), ("", &big), ("", &big)]);
         let feed = site.feed(Scope::All);
-        let full = render_capped(&feed, usize::MAX);
+        let full = render_capped(&feed, usize::MAX, crate::render::Retain::Keep);
         let count = |xml: &[u8]| String::from_utf8_lossy(xml).matches("<item>").count();
         assert_eq!(count(&full), 4);
         for cap in [full.len(), full.len() - 1, full.len() / 2, 3000, 10] {
-            let out = render_capped(&feed, cap);
+            let out = render_capped(&feed, cap, crate::render::Retain::Keep);
             let n = count(&out);
             assert!(out.len() <= cap || n == 0, "cap {cap}: {} bytes", out.len());
             if cap == full.len() {
@@ -273,6 +274,13 @@ mod tests {
                 );
             }
         }
-        assert_eq!(count(&render_capped(&feed, full.len() - 1)), 3);
+        assert_eq!(
+            count(&render_capped(
+                &feed,
+                full.len() - 1,
+                crate::render::Retain::Keep
+            )),
+            3
+        );
     }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Health, Key, Later, OPML, Resource, Snapshot, TEXT_HTML, TEXT_PLAIN, Topic, compress};
 use crate::model::{Feed, Scope, Site};
-use crate::render::{self, Format};
+use crate::render::{self, Format, Retain};
 
 /// One piece of rendering work for a snapshot build.
 enum Job<'f, 's> {
@@ -31,7 +31,7 @@ impl Job<'_, '_> {
             Job::Feed(feed, format) => Resource::new(
                 format.content_type(),
                 Some(SystemTime::from(feed.updated())),
-                render::render(feed, *format),
+                render::render(feed, *format, Retain::Keep),
             )
             .with_topic(
                 feed.site
@@ -43,7 +43,7 @@ impl Job<'_, '_> {
             Job::Yandex(feed) => Resource::new(
                 Format::Rss.content_type(),
                 Some(SystemTime::from(feed.updated())),
-                render::yandex::render(feed),
+                render::yandex::render(feed, Retain::Keep),
             ),
             Job::SectionPage(feed) => Resource::new(
                 TEXT_HTML,

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use super::{Key, Resource, Snapshot, TEXT_HTML, XML};
 use crate::entry::Entry;
 use crate::model::{Feed, Scope, Site, page_count};
-use crate::render::{self, Format};
+use crate::render::{self, Format, Retain};
 
 /// Why a key has no resource in this snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +282,7 @@ impl Snapshot {
         Resource::on_demand(
             TEXT_HTML,
             Some(SystemTime::from(entry.modified())),
-            crate::entry::html::uncached(|| render::html::news(&self.site, entry)),
+            render::html::news(&self.site, entry, Retain::Discard),
         )
     }
 
@@ -404,12 +404,12 @@ impl Item<'_> {
 /// every aggregator accepts; brotli 5 would double their compression
 /// time (~5 ms more per 150 KB page) for bodies 2-7% smaller.
 ///
-/// Renders inside [`crate::entry::html::uncached`]: the bodies of the
-/// archive's entries are not kept once their page is written.
+/// Renders with [`Retain::Discard`]: the bodies of the archive's entries
+/// are not kept once their page is written.
 fn feed_page(feed: &Feed<'_>, format: Format) -> Resource {
     let content_type = format.content_type();
     let last_modified = Some(SystemTime::from(feed.updated()));
-    let body = crate::entry::html::uncached(|| render::render(feed, format));
+    let body = render::render(feed, format, Retain::Discard);
     if feed.page > 1 {
         Resource::new(content_type, last_modified, body)
             .with_gzip_at(super::compress::ON_DEMAND_GZIP)
