@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::admin::stats::StateDir;
 use crate::admin::{self, Admin, Metrics, Observers, Stats};
 use crate::cli::ServeArgs;
-use crate::entry::Loader;
+use crate::load::Loader;
 use crate::reload::{self, Change, Event, Reloader};
 use crate::serve::{self, Limits};
 use crate::snapshot::Snapshot;

@@ -10,9 +10,13 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::diagnostic::Diagnostic;
+use crate::text::squash_whitespace;
 
 /// The name of the site configuration file inside the data directory.
 pub const SITE_FILE: &str = "site.toml";
+
+/// The list of known sources inside the data directory, for `import` and `new`.
+pub const SOURCES_FILE: &str = "sources.toml";
 
 /// The slug of the combined feed; no section may use it.
 pub const ALL: &str = "all";
@@ -234,10 +238,17 @@ impl Config {
 
     /// Reads and validates `DATA/site.toml`.
     pub fn load(data_dir: &Path) -> Result<Config, Diagnostic> {
+        Self::read(data_dir).map(|(config, _)| config)
+    }
+
+    /// Reads and validates `DATA/site.toml`, and gives its text too (the
+    /// loader hashes it to tell a real change from a touch). The one place
+    /// `site.toml` is read.
+    pub fn read(data_dir: &Path) -> Result<(Config, String), Diagnostic> {
         let path = data_dir.join(SITE_FILE);
         let text = crate::file::read_to_string(&path)
             .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
-        Self::parse(&path, &text)
+        Ok((Self::parse(&path, &text)?, text))
     }
 
     /// The section with this slug.
@@ -301,6 +312,81 @@ fn parse_hub_url(s: &str) -> Result<Url, String> {
         return Err(format!("websub_hub \"{s}\" must not have a fragment"));
     }
     Ok(url)
+}
+
+/// Attribution of a reprinted article: an entry's `[source]`, or a source
+/// `sources.toml` lists for `vestnik import` and `vestnik new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The source's name, e.g. «Информационное агентство URA.RU».
+    pub name: String,
+    /// The article or site it came from.
+    pub url: Option<Url>,
+    /// The source's own RSS or Atom feed.
+    pub feed: Option<Url>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSources {
+    #[serde(default)]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    url: Option<toml::Spanned<String>>,
+    feed: Option<toml::Spanned<String>>,
+}
+
+/// Parses and validates the text of `sources.toml`; `path` is only used in messages.
+pub fn parse_sources(path: &Path, text: &str) -> Result<Vec<Source>, Diagnostic> {
+    let raw: RawSources = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        Diagnostic::at_offset(path, text, offset, 1, toml_message(&e))
+    })?;
+    let url = |u: Option<toml::Spanned<String>>, key: &str| -> Result<Option<Url>, Diagnostic> {
+        u.map(|u| {
+            crate::urls::http_url(u.get_ref(), None).map_err(|_| {
+                Diagnostic::at_offset(
+                    path,
+                    text,
+                    u.span().start,
+                    1,
+                    format!(
+                        "source {key} \"{}\" must be an absolute http(s) URL",
+                        u.get_ref()
+                    ),
+                )
+            })
+        })
+        .transpose()
+    };
+    raw.sources
+        .into_iter()
+        .map(|s| {
+            Ok(Source {
+                name: squash_whitespace(&s.name),
+                url: url(s.url, "url")?,
+                feed: url(s.feed, "feed")?,
+            })
+        })
+        .collect()
+}
+
+/// Reads `DATA/sources.toml`; a missing file means no known sources.
+pub fn load_sources(data_dir: &Path) -> Result<Vec<Source>, Diagnostic> {
+    let path = data_dir.join(SOURCES_FILE);
+    match crate::file::read_to_string(&path) {
+        Ok(text) => parse_sources(&path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Diagnostic::file(
+            &path,
+            format!("cannot read the list of sources: {e}"),
+        )),
+    }
 }
 
 /// The TOML parser's message on one line, without its own rendering of the source.

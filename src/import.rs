@@ -14,8 +14,6 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike as _, NaiveDate};
-use serde::Deserialize;
-use url::Url;
 
 use crate::cli::ImportArgs;
 use crate::config::Config;
@@ -24,7 +22,9 @@ use crate::entry::Source;
 use crate::text::{slug_prefix, slugify, squash_whitespace, xml_safe};
 
 /// The file of known news sources inside the data directory.
-pub const SOURCES_FILE: &str = "sources.toml";
+use crate::config::load_sources;
+#[cfg(test)]
+use crate::config::parse_sources;
 
 /// The label of the attribution line, `Источник: NAME`.
 const SOURCE_LABEL: &str = "Источник";
@@ -434,69 +434,6 @@ fn fold(s: &str) -> String {
         .replace('ё', "е")
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSources {
-    #[serde(default)]
-    sources: Vec<RawSource>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    name: String,
-    url: Option<toml::Spanned<String>>,
-    feed: Option<toml::Spanned<String>>,
-}
-
-/// Parses and validates the text of `sources.toml`; `path` is only used in messages.
-pub fn parse_sources(path: &Path, text: &str) -> Result<Vec<Source>, Diagnostic> {
-    let raw: RawSources = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        Diagnostic::at_offset(path, text, offset, 1, crate::config::toml_message(&e))
-    })?;
-    let url = |u: Option<toml::Spanned<String>>, key: &str| -> Result<Option<Url>, Diagnostic> {
-        u.map(|u| {
-            crate::entry::http_url(u.get_ref(), None).map_err(|_| {
-                Diagnostic::at_offset(
-                    path,
-                    text,
-                    u.span().start,
-                    1,
-                    format!(
-                        "source {key} \"{}\" must be an absolute http(s) URL",
-                        u.get_ref()
-                    ),
-                )
-            })
-        })
-        .transpose()
-    };
-    raw.sources
-        .into_iter()
-        .map(|s| {
-            Ok(Source {
-                name: squash_whitespace(&s.name),
-                url: url(s.url, "url")?,
-                feed: url(s.feed, "feed")?,
-            })
-        })
-        .collect()
-}
-
-/// Reads `DATA/sources.toml`; a missing file means no known sources.
-pub fn load_sources(data_dir: &Path) -> Result<Vec<Source>, Diagnostic> {
-    let path = data_dir.join(SOURCES_FILE);
-    match crate::file::read_to_string(&path) {
-        Ok(text) => parse_sources(&path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Diagnostic::file(
-            &path,
-            format!("cannot read the list of sources: {e}"),
-        )),
-    }
-}
-
 /// What happened to one page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -884,7 +821,7 @@ title = "Муниципальный спорт и физическая куль�
     /// What the entry loader's Markdown renderer shows for a paragraph.
     fn rendered(line: &str) -> String {
         let sanitizer =
-            crate::entry::html::Sanitizer::new(&Url::parse("http://example.org/").unwrap());
+            crate::entry::html::Sanitizer::new(&url::Url::parse("http://example.org/").unwrap());
         crate::entry::html::render(&escape_paragraph(line), &sanitizer).html
     }
 

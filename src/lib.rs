@@ -35,6 +35,7 @@ pub mod file;
 #[cfg(test)]
 mod fixture;
 pub mod import;
+pub mod load;
 pub mod media;
 pub mod model;
 pub mod new;
@@ -53,7 +54,7 @@ use std::path::Path;
 ///
 /// A broken `site.toml` is an error; broken entries are diagnostics.
 pub fn load_site(data_dir: &Path) -> Result<model::Site, diagnostic::Diagnostic> {
-    Ok(entry::Loader::open(data_dir)?.site())
+    Ok(load::Loader::open(data_dir)?.site())
 }
 
 /// Like [`load_site`], with `base_url` (when given) in place of `site.toml`'s,
@@ -64,7 +65,7 @@ pub fn load_site_at(
     base_url: Option<url::Url>,
     cutoff: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<model::Site, diagnostic::Diagnostic> {
-    let mut loader = entry::Loader::open_with(data_dir, base_url)?;
+    let mut loader = load::Loader::open_with(data_dir, base_url)?;
     if let Some(cutoff) = cutoff {
         loader.set_cutoff(cutoff);
     }
@@ -79,10 +80,10 @@ pub fn check(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(model::Site, Vec<String>), diagnostic::Diagnostic> {
     use entry::Visibility;
-    let mut loader = entry::Loader::open(data_dir)?;
+    let mut loader = load::Loader::open(data_dir)?;
     // Without a cutoff, the site holds every entry whatever its dates.
     let everything = loader.site();
-    let entries = data_dir.join(entry::load::ENTRIES_DIR);
+    let entries = data_dir.join(load::ENTRIES_DIR);
     let mut waiting: Vec<(chrono::DateTime<chrono::FixedOffset>, String)> = everything
         .entries
         .iter()

@@ -125,7 +125,7 @@ fn known_slugs(config: &Config) -> String {
 pub fn run(data_dir: &Path, request: &Request, now: DateTime<Utc>) -> anyhow::Result<PathBuf> {
     use std::io::Write as _;
     let config = Config::load(data_dir).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let sources = crate::import::load_sources(data_dir).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let sources = crate::config::load_sources(data_dir).map_err(|d| anyhow::anyhow!("{d}"))?;
     let planned = plan(&config, &sources, request, now).map_err(anyhow::Error::msg)?;
     let path = data_dir.join(&planned.rel);
     if let Some(dir) = path.parent() {
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn plans_a_file_that_parses_back() {
-        let sources = crate::import::parse_sources(
+        let sources = crate::config::parse_sources(
             Path::new("sources.toml"),
             "[[sources]]\nname = \"ТАСС\"\nurl = \"https://tass.ru/\"\n",
         )

@@ -12,8 +12,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::admin::metrics::{Metrics, ReloadOutcome};
-use crate::entry::Loader;
-use crate::entry::load::Changes;
+use crate::load::Changes;
+use crate::load::Loader;
 use crate::snapshot::compress::{self, Done, Worker};
 use crate::snapshot::{Current, Snapshot};
 use crate::websub::Publisher;
@@ -148,7 +148,7 @@ impl Reloader {
         let cutoff = self.loader.cutoff().map_or(now, |c| c.max(now));
         self.loader.set_cutoff(cutoff);
         let changes = match change {
-            Change::Clock => crate::entry::load::Changes::default(),
+            Change::Clock => crate::load::Changes::default(),
             Change::Paths(paths) => self.loader.refresh_paths(paths),
             Change::Rescan => self.loader.rescan(),
             Change::Full => {

@@ -96,6 +96,31 @@ pub fn media(rel: &str) -> String {
     format!("{MEDIA_DIR}/{}", segments.join("/"))
 }
 
+/// Why [`http_url`] refused a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHttpUrl {
+    /// Not a URL at all (for a media file: maybe a path under `DATA/media/`).
+    NotUrl,
+    /// A URL of another scheme, such as `ftp:` or `javascript:`.
+    OtherScheme,
+}
+
+/// The one check of the links Vestnik writes into feeds: an http or https
+/// URL, absolute, or relative to `base` when one is given. Surrounding
+/// whitespace is ignored. Entries (`link`, `[source]`, media) and `sources.toml`
+/// both check with it, so they agree on what a link is.
+pub fn http_url(raw: &str, base: Option<&url::Url>) -> Result<url::Url, NotHttpUrl> {
+    let url = url::Url::options()
+        .base_url(base)
+        .parse(raw.trim())
+        .map_err(|_| NotHttpUrl::NotUrl)?;
+    if matches!(url.scheme(), "http" | "https") {
+        Ok(url)
+    } else {
+        Err(NotHttpUrl::OtherScheme)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +149,37 @@ mod tests {
         assert_eq!(page_query(4).as_deref(), Some("page=4"));
         assert_eq!(opml(None), "feeds.opml");
         assert_eq!(opml(Some("atom")), "feeds.opml?format=atom");
+    }
+
+    #[test]
+    fn http_urls() {
+        let base = url::Url::parse("http://example.org/news/").unwrap();
+        let cases: &[(&str, Option<&url::Url>, Result<&str, NotHttpUrl>)] = &[
+            (
+                " https://ura.news/a?b=1 ",
+                None,
+                Ok("https://ura.news/a?b=1"),
+            ),
+            ("HTTP://Example.org", None, Ok("http://example.org/")),
+            ("ura.news", None, Err(NotHttpUrl::NotUrl)),
+            ("2024/photo.jpg", None, Err(NotHttpUrl::NotUrl)),
+            ("ftp://x.org/a.mp3", None, Err(NotHttpUrl::OtherScheme)),
+            ("javascript:alert(1)", None, Err(NotHttpUrl::OtherScheme)),
+            ("/a/b", Some(&base), Ok("http://example.org/a/b")),
+            ("c", Some(&base), Ok("http://example.org/news/c")),
+            (
+                "javascript:alert(1)",
+                Some(&base),
+                Err(NotHttpUrl::OtherScheme),
+            ),
+        ];
+        for (raw, base, want) in cases {
+            let got = http_url(raw, *base);
+            assert_eq!(
+                got.as_ref().map(url::Url::as_str),
+                want.as_ref().map(|s| *s),
+                "{raw:?} against {base:?}"
+            );
+        }
     }
 }

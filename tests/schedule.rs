@@ -66,7 +66,7 @@ fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
 fn start(dir: &Path, now: DateTime<Utc>) -> (Reloader, vestnik::serve::Current, Clock) {
     let seconds = Arc::new(AtomicI64::new(now.timestamp()));
     let clock = Clock(seconds.clone());
-    let mut loader = vestnik::entry::Loader::open(dir).unwrap();
+    let mut loader = vestnik::load::Loader::open(dir).unwrap();
     loader.set_cutoff(now);
     let snapshot = Snapshot::build_from(Arc::new(loader.site()), None);
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(snapshot));
@@ -280,7 +280,7 @@ fn preview_publishes_drafts_and_scheduled_entries_marked_as_such() {
     .unwrap();
     let now = utc(2027, 1, 15, 2, 0);
     let open = |preview| {
-        let mut loader = vestnik::entry::Loader::open_as(dir.path(), None, preview).unwrap();
+        let mut loader = vestnik::load::Loader::open_as(dir.path(), None, preview).unwrap();
         loader.set_cutoff(now);
         let snapshot = Snapshot::build(Arc::new(loader.site()));
         Arc::new(arc_swap::ArcSwap::from_pointee(snapshot))

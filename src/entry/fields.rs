@@ -20,31 +20,7 @@ use url::Url;
 use super::{Context, Entry, Genre, Image, LocalMedia, Media, Source, date, default_id, html};
 use crate::diagnostic::Diagnostic;
 use crate::text::{squash_whitespace, xml_safe};
-
-/// Why [`http_url`] refused a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotHttpUrl {
-    /// Not a URL at all (for a media file: maybe a path under `DATA/media/`).
-    NotUrl,
-    /// A URL of another scheme, such as `ftp:` or `javascript:`.
-    OtherScheme,
-}
-
-/// The one check of the links Vestnik writes into feeds: an http or https
-/// URL, absolute, or relative to `base` when one is given. Surrounding
-/// whitespace is ignored. Entries (`link`, `[source]`, media) and `import`
-/// (`sources.toml`) both check with it, so they agree on what a link is.
-pub fn http_url(raw: &str, base: Option<&Url>) -> Result<Url, NotHttpUrl> {
-    let url = Url::options()
-        .base_url(base)
-        .parse(raw.trim())
-        .map_err(|_| NotHttpUrl::NotUrl)?;
-    if matches!(url.scheme(), "http" | "https") {
-        Ok(url)
-    } else {
-        Err(NotHttpUrl::OtherScheme)
-    }
-}
+use crate::urls::{NotHttpUrl, http_url};
 
 /// Every top-level key of the front matter, in the order messages list them.
 const KNOWN_KEYS: [&str; 17] = [

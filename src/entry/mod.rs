@@ -7,7 +7,6 @@
 pub mod date;
 mod fields;
 pub mod html;
-pub mod load;
 
 use std::path::Path;
 
@@ -17,9 +16,6 @@ use url::Url;
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::text::xml_safe;
-
-pub use fields::{NotHttpUrl, http_url};
-pub use load::{Loaded, Loader};
 
 /// A published entry, validated and rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,16 +116,7 @@ pub enum Visibility {
     Expired,
 }
 
-/// Attribution of a reprinted article.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    /// The source's name, e.g. «Информационное агентство URA.RU».
-    pub name: String,
-    /// The article or site it came from.
-    pub url: Option<Url>,
-    /// The source's own RSS or Atom feed.
-    pub feed: Option<Url>,
-}
+pub use crate::config::Source;
 
 /// A file attached to an entry: an enclosure, or the entry's image.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -266,26 +266,6 @@ fn ids_become_url_segments() {
     assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:a%20b");
 }
 
-#[test]
-fn symlinked_folders_out_of_data_are_reported_not_walked() {
-    let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("x.md"), GOOD).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let entries = data.path().join(load::ENTRIES_DIR);
-    std::fs::create_dir(&entries).unwrap();
-    std::os::unix::fs::symlink(outside.path(), entries.join("linked")).unwrap();
-    // Hidden and `_` names are skipped without a word, linked or not.
-    std::os::unix::fs::symlink(outside.path(), entries.join("_linked")).unwrap();
-    let (found, problems) = load::scan(data.path(), &entries);
-    assert!(found.is_empty(), "{found:?}");
-    let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    assert!(
-        messages[0].contains("/linked:1:1: symlink to") && messages[0].contains("points outside"),
-        "{messages:?}"
-    );
-}
-
 /// A minimal entry with extra front matter lines after `sections`.
 fn with_front(extra: &str) -> String {
     format!("+++\ntitle = \"T\"\ndate = 2024-01-01\nsections = [\"sport\"]\n{extra}\n+++\nBody.\n")
@@ -529,37 +509,4 @@ fn drafts_report_only_misshapen_values() {
         false,
         &["e/x.md:2:9: front matter: invalid type: integer `5`, expected a string"],
     );
-}
-
-/// The one URL check that entries and `import` share.
-#[test]
-fn http_urls() {
-    let base = Url::parse("http://example.org/news/").unwrap();
-    let cases: &[(&str, Option<&Url>, Result<&str, NotHttpUrl>)] = &[
-        (
-            " https://ura.news/a?b=1 ",
-            None,
-            Ok("https://ura.news/a?b=1"),
-        ),
-        ("HTTP://Example.org", None, Ok("http://example.org/")),
-        ("ura.news", None, Err(NotHttpUrl::NotUrl)),
-        ("2024/photo.jpg", None, Err(NotHttpUrl::NotUrl)),
-        ("ftp://x.org/a.mp3", None, Err(NotHttpUrl::OtherScheme)),
-        ("javascript:alert(1)", None, Err(NotHttpUrl::OtherScheme)),
-        ("/a/b", Some(&base), Ok("http://example.org/a/b")),
-        ("c", Some(&base), Ok("http://example.org/news/c")),
-        (
-            "javascript:alert(1)",
-            Some(&base),
-            Err(NotHttpUrl::OtherScheme),
-        ),
-    ];
-    for (raw, base, want) in cases {
-        let got = http_url(raw, *base);
-        assert_eq!(
-            got.as_ref().map(Url::as_str),
-            want.as_ref().map(|s| *s),
-            "{raw:?} against {base:?}"
-        );
-    }
 }

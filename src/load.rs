@@ -13,9 +13,9 @@ use std::time::SystemTime;
 
 use rayon::prelude::*;
 
-use super::{Context, Entry, html::Sanitizer, parse};
 use crate::config::{Config, SITE_FILE};
 use crate::diagnostic::Diagnostic;
+use crate::entry::{Context, Entry, html::Sanitizer, parse};
 use crate::model::Site;
 
 /// The entries directory inside DATA.
@@ -804,10 +804,7 @@ fn read_config(
     base_url: Option<&url::Url>,
     preview: bool,
 ) -> Result<(Config, u64), Diagnostic> {
-    let path = data_dir.join(SITE_FILE);
-    let text = crate::file::read_to_string(&path)
-        .map_err(|e| Diagnostic::file(&path, format!("cannot read site configuration: {e}")))?;
-    let mut config = Config::parse(&path, &text)?;
+    let (mut config, text) = Config::read(data_dir)?;
     if let Some(url) = base_url {
         config.base_url = url.clone();
     }
@@ -848,7 +845,11 @@ fn media_unchanged(data_dir: &Path, media: &[(String, Option<u64>)]) -> bool {
 /// reported at the line naming it and left out; the entry is still published.
 /// The files of an entry skipped for another problem are checked too, so
 /// `check` names them in the same run.
-fn measure(data_dir: &Path, path: &Path, parsed: &mut super::Parsed) -> Vec<(String, Option<u64>)> {
+fn measure(
+    data_dir: &Path,
+    path: &Path,
+    parsed: &mut crate::entry::Parsed,
+) -> Vec<(String, Option<u64>)> {
     let mut seen = Vec::new();
     for m in &parsed.local_media {
         let len = match crate::media::open(data_dir, &m.rel) {
@@ -1199,5 +1200,26 @@ mod tests {
         let problems: Vec<String> = site.diagnostics.iter().map(ToString::to_string).collect();
         assert_eq!(problems, [expected[3].clone()]);
         assert_eq!(site.entries[0].enclosures.len(), 2);
+    }
+
+    #[test]
+    fn symlinked_folders_out_of_data_are_reported_not_walked() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.md"), "+++\ntitle = \"t\"\n+++\n").unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let entries = data.path().join(ENTRIES_DIR);
+        std::fs::create_dir(&entries).unwrap();
+        std::os::unix::fs::symlink(outside.path(), entries.join("linked")).unwrap();
+        // Hidden and `_` names are skipped without a word, linked or not.
+        std::os::unix::fs::symlink(outside.path(), entries.join("_linked")).unwrap();
+        let (found, problems) = scan(data.path(), &entries);
+        assert!(found.is_empty(), "{found:?}");
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains("/linked:1:1: symlink to")
+                && messages[0].contains("points outside"),
+            "{messages:?}"
+        );
     }
 }
