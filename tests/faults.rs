@@ -323,12 +323,13 @@ fn out_of_file_descriptors_the_server_keeps_serving_logs_once_a_second_and_recov
         cpu * 100.0,
         reports.join("\n")
     );
+    // Copied out first: a panic while the lock is held would poison it.
+    let log = server.stderr.lock().unwrap().join("\n");
     assert!(
         reports
             .iter()
             .any(|l| l.contains("Too many open files") && l.contains("LimitNOFILE")),
-        "no report of running out of descriptors:\n{}",
-        server.stderr.lock().unwrap().join("\n")
+        "no report of running out of descriptors:\n{log}"
     );
     assert!(
         (1..=seconds.ceil() as usize + 1).contains(&during),
