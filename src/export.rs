@@ -70,6 +70,17 @@ pub fn export(
     target: &Target,
     interrupted: Arc<AtomicBool>,
 ) -> std::io::Result<Stats> {
+    // Explained once the stage is gone, so a full disk's free space counts
+    // what the unfinished build held.
+    write_build(snapshot, media_from, target, interrupted).map_err(|e| target.explain(e))
+}
+
+fn write_build(
+    snapshot: &Snapshot,
+    media_from: Option<&Path>,
+    target: &Target,
+    interrupted: Arc<AtomicBool>,
+) -> std::io::Result<Stats> {
     let stage = target.stage(interrupted)?;
     let items = snapshot.items();
     let bar = progress(items.len());

@@ -118,6 +118,7 @@ pub async fn run(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
         .max_buf_size(16 * 1024);
+    let mut failures = crate::serve::accept::AcceptFailures::default();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -128,13 +129,18 @@ pub async fn run(
             r = listener.accept() => match r {
                 Ok(pair) => pair,
                 Err(e) => {
-                    tracing::warn!("admin: accept failed: {e}");
+                    if let Some(line) = failures.failed(&e, std::time::Instant::now()) {
+                        tracing::warn!("admin: {line}");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        if let Some(line) = failures.accepted(std::time::Instant::now()) {
+            tracing::info!("admin: {line}");
+        }
         let admin = admin.clone();
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
             let admin = admin.clone();

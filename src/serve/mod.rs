@@ -4,6 +4,7 @@
 //! Each request loads the current snapshot once, so a response never mixes two
 //! snapshots even while a reload swaps in a new one.
 
+pub mod accept;
 pub mod client_ip;
 pub mod handler;
 pub mod media;
@@ -137,6 +138,7 @@ pub async fn run(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let mut last_sweep = Instant::now();
+    let mut failures = accept::AcceptFailures::default();
     tokio::pin!(shutdown);
 
     loop {
@@ -148,14 +150,20 @@ pub async fn run(
             r = listener.accept() => match r {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and similar: back off, keep serving.
-                    tracing::warn!("accept failed: {e}");
+                    // Out of file descriptors and similar: back off, keep
+                    // serving, and say so once a second, not per failure.
+                    if let Some(line) = failures.failed(&e, Instant::now()) {
+                        tracing::warn!("{line}");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        if let Some(line) = failures.accepted(Instant::now()) {
+            tracing::info!("{line}");
+        }
         let _ = stream.set_nodelay(true);
         if let Some(limiter) = &shared.limiter {
             if last_sweep.elapsed() > Duration::from_secs(60) {

@@ -2,6 +2,7 @@
 //! client, and Python's feedparser.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,7 +42,15 @@ pub struct Server {
 impl Server {
     /// Starts the server on `data` with extra flags and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestnik"));
+        Server::start_via(&[], data, extra)
+    }
+
+    /// Like [`Server::start`], through a wrapper that ends by running the
+    /// binary with the arguments it is given, in the same process (so
+    /// [`Server::pid`] is the server's): `prlimit --nofile=64:64 --`, or
+    /// [`in_mount_namespace`].
+    pub fn start_via(wrapper: &[&str], data: &Path, extra: &[&str]) -> Server {
+        let mut cmd = command_via(wrapper);
         cmd.arg("serve").arg(data);
         if !extra.contains(&"--addr") {
             cmd.args(["--addr", "127.0.0.1:0"]);
@@ -274,4 +283,181 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The binary under test as a command, through `wrapper` when it is not
+/// empty (its last word is followed by the binary's path).
+pub fn command_via(wrapper: &[&str]) -> Command {
+    let bin = env!("CARGO_BIN_EXE_vestnik");
+    match wrapper.split_first() {
+        None => Command::new(bin),
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(bin);
+            cmd
+        }
+    }
+}
+
+/// Runs `vestnik` with arguments through `wrapper` (see [`command_via`]),
+/// from the project root, and returns (exit code, stdout, stderr).
+pub fn run_via(wrapper: &[&str], args: &[&str]) -> (i32, String, String) {
+    let mut cmd = command_via(wrapper);
+    cmd.args(args).current_dir(root());
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A wrapper for [`Server::start_via`] and [`run_via`]: runs the shell
+/// commands `setup` as root of a new user and mount namespace
+/// (`unshare --user --map-root-user --mount`), then the binary. Mounts made
+/// there are seen by that process alone and vanish with it, so nothing is
+/// left to unmount, and it works as root and as a user alike.
+pub fn in_mount_namespace(setup: &str) -> Vec<String> {
+    vec![
+        "unshare".into(),
+        "--user".into(),
+        "--map-root-user".into(),
+        "--mount".into(),
+        "sh".into(),
+        "-c".into(),
+        format!("{setup} && exec \"$0\" \"$@\""),
+    ]
+}
+
+/// The words of a wrapper as `&str`s.
+pub fn words(wrapper: &[String]) -> Vec<&str> {
+    wrapper.iter().map(String::as_str).collect()
+}
+
+/// `s` quoted for `sh`.
+pub fn sh_quote(s: impl AsRef<std::ffi::OsStr>) -> String {
+    format!("'{}'", s.as_ref().to_string_lossy().replace('\'', "'\\''"))
+}
+
+/// Fails the test with a clear message unless a mount namespace can be made
+/// and a tmpfs mounted in it: the fault tests need both. Never skips.
+pub fn require_mount_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size=64k tmpfs {}",
+            sh_quote(dir.path())
+        ))
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "this test needs `unshare --user --map-root-user --mount` and a tmpfs mount in it (util-linux; user namespaces enabled: sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); it failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("this test needs `unshare` (Debian package util-linux): {e}"),
+    }
+}
+
+/// Every file and folder under `dir`, by `/`-separated relative path: a
+/// file as its size and SHA-256, a folder as `dir`, a symlink as its target.
+pub fn tree(dir: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest as _;
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(dir)
+                .expect("under dir")
+                .to_string_lossy()
+                .into_owned();
+            let kind = entry.file_type().expect("type");
+            let what = if kind.is_dir() {
+                stack.push(path);
+                "dir".to_owned()
+            } else if kind.is_symlink() {
+                format!(
+                    "-> {}",
+                    std::fs::read_link(&path).expect("readlink").display()
+                )
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                let hash = sha2::Sha256::digest(&bytes);
+                let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{} {hex}", bytes.len())
+            };
+            found.insert(rel, what);
+        }
+    }
+    found
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Writes a site into `data`: `site.toml` (sections `news` and `city`,
+/// base_url `http://127.0.0.1/`) and entries `e0000.md`… numbered `from..to`,
+/// each with about `body_bytes` of varied text.
+pub fn write_site(data: &Path, from: usize, to: usize, body_bytes: usize) {
+    std::fs::create_dir_all(data.join("entries")).expect("mkdir entries");
+    std::fs::create_dir_all(data.join("media")).expect("mkdir media");
+    std::fs::write(
+        data.join("site.toml"),
+        "title = \"Faults\"\nbase_url = \"http://127.0.0.1/\"\ntimezone = \"UTC\"\n\
+         [[sections]]\nslug = \"news\"\ntitle = \"News\"\n\
+         [[sections]]\nslug = \"city\"\ntitle = \"City\"\n",
+    )
+    .expect("write site.toml");
+    const WORDS: &[&str] = &[
+        "город",
+        "совет",
+        "бюджет",
+        "дорога",
+        "школа",
+        "трамвай",
+        "парк",
+        "мост",
+        "council",
+        "budget",
+        "river",
+        "bridge",
+        "library",
+        "market",
+        "winter",
+        "port",
+    ];
+    for i in from..to {
+        // A small linear congruential generator: varied, repeatable text.
+        let mut x = (i as u64 + 1).wrapping_mul(6364136223846793005);
+        let mut body = String::with_capacity(body_bytes + 16);
+        while body.len() < body_bytes {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            body.push_str(WORDS[(x >> 33) as usize % WORDS.len()]);
+            body.push_str(if (x >> 20) % 12 == 0 { ".\n\n" } else { " " });
+        }
+        let section = if i % 2 == 0 { "news" } else { "city" };
+        std::fs::write(
+            data.join(format!("entries/e{i:04}.md")),
+            format!(
+                "+++\ntitle = \"Entry {i}\"\ndate = \"2024-01-{:02}T{:02}:{:02}:00Z\"\nsections = [\"{section}\"]\n+++\n\n{body}\n",
+                1 + i / 1440 % 28,
+                i / 60 % 24,
+                i % 60
+            ),
+        )
+        .expect("write entry");
+    }
 }
