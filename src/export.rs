@@ -7,7 +7,6 @@
 //! stage beside OUT and swaps it into place ([`crate::out_dir`]), so a web
 //! server never sees half a build, and nothing Vestnik did not write is lost.
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -83,7 +82,7 @@ fn write_build(
 ) -> std::io::Result<Stats> {
     let stage = target.stage(interrupted)?;
     let items = snapshot.items();
-    let bar = progress(items.len());
+    let bar = crate::progress::bar(items.len(), "{bar:40} {pos}/{len} files");
     let result = (|| -> std::io::Result<Stats> {
         // Rendering, compressing and writing one file is independent of
         // every other, so every item runs on rayon's pool.
@@ -152,17 +151,4 @@ fn write_at(out: &Stage<'_>, file: &str, r: &Resource) -> std::io::Result<Stats>
         stats.count(out.write(&rel, &variant.body)?, variant.body.len());
     }
     Ok(stats)
-}
-
-/// A progress bar on a terminal; hidden otherwise, so logs and CI stay quiet.
-fn progress(len: usize) -> indicatif::ProgressBar {
-    if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(len as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files") {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    }
 }

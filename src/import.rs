@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike as _, NaiveDate};
@@ -545,17 +545,7 @@ pub fn run(args: &ImportArgs) -> Result<Report, Diagnostic> {
     let sources = load_sources(&args.data)?;
     let known = Known::new(&config, sources, args.section.clone());
 
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(args.files.len() as u64);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::progress::bar(args.files.len(), "{bar:40} {pos}/{len} {wide_msg}");
     // In a dry run nothing lands on disk, so paths claimed by earlier pages
     // of this run are remembered to report the same skips a real run would.
     let mut claimed: HashSet<PathBuf> = HashSet::new();

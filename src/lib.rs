@@ -35,11 +35,13 @@ pub mod file;
 #[cfg(test)]
 mod fixture;
 pub mod import;
+pub mod listen;
 pub mod load;
 pub mod media;
 pub mod model;
 pub mod new;
 pub mod out_dir;
+pub mod progress;
 pub mod reload;
 pub mod render;
 pub mod serve;

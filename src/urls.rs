@@ -1,8 +1,8 @@
 //! Every path of the site, written in one place.
 //!
 //! Paths here are relative to `base_url` (`feeds/all.rss`, `news/some-id`);
-//! `Config::url` makes them absolute and [`crate::key::Key::path`] makes them
-//! the absolute URL paths the server routes. A leaf module: it imports
+//! `Config::url` makes them absolute, and the snapshot's `Key::path` makes
+//! them the URL paths the server routes. A leaf module: it imports
 //! nothing of the domain, so every layer may use it, and a new kind of URL
 //! is added here and nowhere else.
 

@@ -11,21 +11,25 @@ use std::process::Command;
 
 use common::{Server, client, data_with_own_port, root};
 
-/// Runs headless Chromium with the flags this machine needs, plus `args`.
+/// The flags Chromium needs here (as root, without a GPU or network),
+/// for the command line and for tests/csp_check.py alike.
+const CHROMIUM_FLAGS: [&str; 7] = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+];
+
+/// Runs headless Chromium with [`CHROMIUM_FLAGS`], plus `args`.
 fn chromium(profile: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(args);
+    cmd.arg("--headless")
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args);
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run chromium ({e}); scripts/test installs Debian's chromium package")
     });
@@ -116,6 +120,7 @@ fn csp_violations(urls: &[String]) -> serde_json::Map<String, serde_json::Value>
     let out = Command::new("python3")
         .arg(&script)
         .args(urls)
+        .env("CHROMIUM_FLAGS", CHROMIUM_FLAGS.join(" "))
         .output()
         .unwrap_or_else(|e| {
             panic!(

@@ -1,9 +1,11 @@
 """Loads pages in headless Chromium (Debian's, driven by Playwright) and
 prints, as JSON, every Content-Security-Policy violation each page caused:
 the `securitypolicyviolation` events and the console errors that name the
-policy. Usage: python3 csp_check.py URL..."""
+policy. Usage: CHROMIUM_FLAGS="--no-sandbox ..." python3 csp_check.py URL...
+(tests/browser.rs passes the flags it runs Chromium with)."""
 
 import json
+import os
 import sys
 
 from playwright.sync_api import sync_playwright
@@ -15,21 +17,13 @@ document.addEventListener('securitypolicyviolation', (e) => {
 });
 """
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
-
-
 def main(urls):
     out = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=os.environ.get("CHROMIUM_FLAGS", "").split(),
+        )
         for url in urls:
             page = browser.new_page()
             console = []

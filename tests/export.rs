@@ -4,51 +4,28 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use common::{Server, client, root, run};
 
-/// The URL path a file of the export answers for.
-fn url_for(rel: &str) -> String {
-    if let Some(page) = rel.strip_prefix("feeds/pages/") {
-        let (slug, file) = page.split_once('/').unwrap();
-        let (n, ext) = file.split_once('.').unwrap();
-        return format!("/feeds/{slug}.{ext}?page={n}");
+/// The URL path each file of the export answers for, through the one map
+/// of the site: every key the snapshot lists, at its `Key::file`, and every
+/// media file at its URL.
+fn urls_by_file(data: &Path) -> HashMap<String, String> {
+    let site = vestnik::load_site(data).unwrap();
+    let snapshot = vestnik::snapshot::Snapshot::build_from(Arc::new(site), None);
+    let mut urls: HashMap<String, String> = snapshot
+        .keys()
+        .into_iter()
+        .filter_map(|key| Some((key.file()?, key.path())))
+        .collect();
+    for (rel, _) in vestnik::media::list(data) {
+        let file = format!("{}/{rel}", vestnik::urls::MEDIA_DIR);
+        urls.insert(file, format!("/{}", vestnik::urls::media(&rel)));
     }
-    // Later pages of the home page and of section pages.
-    if let Some(n) = rel
-        .strip_prefix("page/")
-        .and_then(|r| r.strip_suffix("/index.html"))
-    {
-        return format!("/?page={n}");
-    }
-    if let Some((section, n)) = rel
-        .strip_prefix("sections/")
-        .and_then(|r| r.strip_suffix("/index.html"))
-        .and_then(|r| r.split_once("/page/"))
-    {
-        return format!("/sections/{section}?page={n}");
-    }
-    if let Some(page) = rel.strip_suffix("/index.html") {
-        let (dir, name) = page.rsplit_once('/').unwrap_or(("", page));
-        let name = if dir == "news" {
-            vestnik::urls::segment(name)
-        } else {
-            name.to_owned()
-        };
-        return if dir.is_empty() {
-            format!("/{name}")
-        } else {
-            format!("/{dir}/{name}")
-        };
-    }
-    match rel {
-        "index.html" => "/".to_owned(),
-        "feeds.opml" => "/feeds.opml".to_owned(),
-        "feeds.atom.opml" => "/feeds.opml?format=atom".to_owned(),
-        "feeds.json.opml" => "/feeds.opml?format=json".to_owned(),
-        other => format!("/{other}"),
-    }
+    urls
 }
 
 fn files(dir: &Path, base: &Path, out: &mut Vec<String>) {
@@ -160,6 +137,7 @@ fn check_export(data: &Path) -> (usize, usize) {
         .collect();
     assert_eq!(plain.len(), expected, "{plain:#?}");
 
+    let urls = urls_by_file(&data);
     let mut compared = 0;
     for rel in &all {
         let (base, encoding) = match (rel.strip_suffix(".gz"), rel.strip_suffix(".br")) {
@@ -167,9 +145,11 @@ fn check_export(data: &Path) -> (usize, usize) {
             (_, Some(b)) => (b, "br"),
             _ => (rel.as_str(), "identity"),
         };
-        let url = url_for(base);
+        let url = urls
+            .get(base)
+            .unwrap_or_else(|| panic!("{rel}: exported, but no key names this file"));
         let r = http
-            .get(server.url(&url))
+            .get(server.url(url))
             .header("accept-encoding", encoding)
             .send()
             .unwrap();

@@ -26,7 +26,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 pub use metrics::Metrics;
 pub use stats::Stats;
@@ -112,35 +111,14 @@ pub async fn run(
     admin: Arc<Admin>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
         .max_buf_size(16 * 1024);
-    let mut failures = crate::serve::accept::AcceptFailures::default();
+    let mut acceptor = crate::listen::Acceptor::new(listener, MAX_CONNECTIONS, "admin: ");
     tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(pair) => pair,
-                Err(e) => {
-                    if let Some(line) = failures.failed(&e, std::time::Instant::now()) {
-                        tracing::warn!("admin: {line}");
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        if let Some(line) = failures.accepted(std::time::Instant::now()) {
-            tracing::info!("admin: {line}");
-        }
+    while let Some((permit, stream, peer)) = acceptor.next(shutdown.as_mut()).await? {
         let admin = admin.clone();
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
             let admin = admin.clone();

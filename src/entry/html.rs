@@ -240,19 +240,7 @@ impl std::fmt::Debug for LazyHtml {
 /// The first paragraph of a CommonMark body as plain text, without rendering
 /// the rest.
 pub fn first_paragraph(markdown: &str) -> String {
-    let mut text = String::new();
-    let mut inside = false;
-    for event in Parser::new_ext(markdown, OPTIONS) {
-        match event {
-            Event::Start(Tag::Paragraph) => inside = true,
-            Event::End(TagEnd::Paragraph) if inside => break,
-            Event::Text(t) | Event::Code(t) if inside => text.push_str(&t),
-            Event::SoftBreak | Event::HardBreak if inside => text.push(' '),
-            // Inline HTML in the first paragraph is markup, not words.
-            _ => {}
-        }
-    }
-    crate::text::squash_whitespace(&crate::text::xml_safe(&text))
+    first_paragraph_text(Parser::new_ext(markdown, OPTIONS))
 }
 
 const OPTIONS: Options = Options::ENABLE_TABLES
@@ -263,7 +251,7 @@ const OPTIONS: Options = Options::ENABLE_TABLES
 /// Renders a CommonMark body to sanitized HTML and extracts its first paragraph.
 pub fn render(markdown: &str, sanitizer: &Sanitizer) -> Body {
     let events: Vec<Event<'_>> = Parser::new_ext(markdown, OPTIONS).collect();
-    let first_paragraph = first_paragraph_text(&events);
+    let first_paragraph = first_paragraph_text(events.iter().cloned());
     let mut raw = String::with_capacity(markdown.len() * 5 / 4);
     pulldown_cmark::html::push_html(&mut raw, events.into_iter());
     Body {
@@ -272,14 +260,16 @@ pub fn render(markdown: &str, sanitizer: &Sanitizer) -> Body {
     }
 }
 
-fn first_paragraph_text(events: &[Event<'_>]) -> String {
+/// The text of the first paragraph among `events`, squashed and XML-safe;
+/// stops reading at its end.
+fn first_paragraph_text<'a>(events: impl IntoIterator<Item = Event<'a>>) -> String {
     let mut text = String::new();
     let mut inside = false;
     for event in events {
         match event {
             Event::Start(Tag::Paragraph) => inside = true,
             Event::End(TagEnd::Paragraph) if inside => break,
-            Event::Text(t) | Event::Code(t) if inside => text.push_str(t),
+            Event::Text(t) | Event::Code(t) if inside => text.push_str(&t),
             Event::SoftBreak | Event::HardBreak if inside => text.push(' '),
             // Inline HTML in the first paragraph is markup, not words.
             _ => {}

@@ -18,12 +18,13 @@ pub(super) fn rfc822(dt: &chrono::DateTime<chrono::FixedOffset>) -> String {
     dt.format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
 
-pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
+/// The channel fields every RSS profile of a feed shares (the standard
+/// feed and the Yandex one): title, links, description, language, dates
+/// and generator.
+pub(super) fn channel(feed: &Feed<'_>) -> Channel {
     let config = &feed.site.config;
     let updated = rfc822(&feed.updated());
-    let items = feed.entries.iter().map(|e| item(feed, e, retain)).collect();
-    let ttl = config.cache_max_age.div_ceil(60);
-    let mut channel = Channel {
+    Channel {
         title: feed.title(),
         link: feed.html_url().to_string(),
         // Plain text, escaped as HTML like item summaries: RSS readers render
@@ -33,6 +34,15 @@ pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
         pub_date: Some(updated.clone()),
         last_build_date: Some(updated),
         generator: Some(GENERATOR.to_owned()),
+        ..Channel::default()
+    }
+}
+
+pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
+    let config = &feed.site.config;
+    let items = feed.entries.iter().map(|e| item(feed, e, retain)).collect();
+    let ttl = config.cache_max_age.div_ceil(60);
+    let mut channel = Channel {
         docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
         ttl: (ttl > 0).then(|| ttl.to_string()),
         atom_ext: Some(AtomExtension {
@@ -47,7 +57,7 @@ pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
                 .collect(),
         }),
         items,
-        ..Channel::default()
+        ..channel(feed)
     };
     // Declared only when used, so feeds without media keep their bytes.
     if channel

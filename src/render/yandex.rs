@@ -15,7 +15,7 @@ use rss::extension::{Extension, ExtensionMap};
 use rss::{Category, Channel, Guid, Item};
 
 use super::rss::{enclosure, media_ext, rfc822};
-use super::{Format, GENERATOR, MEDIA_NS, authors, media_content_attrs};
+use super::{Format, MEDIA_NS, authors, media_content_attrs};
 use crate::entry::{Entry, Media};
 use crate::model::Feed;
 
@@ -65,20 +65,10 @@ pub fn render_capped(feed: &Feed<'_>, max_bytes: usize, retain: super::Retain) -
 
 fn write(feed: &Feed<'_>, items: Vec<Item>) -> Vec<u8> {
     let config = &feed.site.config;
-    let updated = rfc822(&feed.updated());
     let mut namespaces = BTreeMap::new();
     namespaces.insert("yandex".to_owned(), YANDEX_NS.to_owned());
     namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
     let channel = Channel {
-        title: feed.title(),
-        link: feed.html_url().to_string(),
-        // Plain text, escaped as HTML like item summaries: RSS readers render
-        // <description> as HTML, so markup here would become live markup.
-        description: crate::entry::html::escape(&feed.description()),
-        language: (!config.language.is_empty()).then(|| config.language.clone()),
-        pub_date: Some(updated.clone()),
-        last_build_date: Some(updated),
-        generator: Some(GENERATOR.to_owned()),
         // RSS Best Practices ask every feed to name its own URL.
         atom_ext: Some(AtomExtension {
             links: vec![Link {
@@ -92,7 +82,7 @@ fn write(feed: &Feed<'_>, items: Vec<Item>) -> Vec<u8> {
         }),
         namespaces,
         items,
-        ..Channel::default()
+        ..super::rss::channel(feed)
     };
     let mut out = Vec::new();
     // Writing into a Vec cannot fail, and the crate escapes all text.

@@ -138,7 +138,7 @@ fn redirect(snapshot: &Snapshot, rel: &str, query: Option<&str>) -> Response<Bod
 /// Percent-decodes a request path. NUL bytes and invalid UTF-8 are a 400;
 /// everything else is looked up literally, so `..`, `%2e%2e` and `//` can only
 /// ever miss and get a 404.
-fn decode_path(raw: &str) -> Result<String, StatusCode> {
+pub(super) fn decode_path(raw: &str) -> Result<String, StatusCode> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| StatusCode::BAD_REQUEST)?;

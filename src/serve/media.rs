@@ -151,12 +151,9 @@ impl MediaFiles {
         req: &Request<B>,
     ) -> Response<Body> {
         let head = req.method() == Method::HEAD;
-        let Ok(path) = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8() else {
+        let Ok(path) = super::handler::decode_path(req.uri().path()) else {
             return plain(StatusCode::BAD_REQUEST, "bad request path\n");
         };
-        if path.contains('\0') {
-            return plain(StatusCode::BAD_REQUEST, "bad request path\n");
-        }
         let Some(rel) = path.strip_prefix(&format!("/{MEDIA_DIR}/")) else {
             return plain(StatusCode::NOT_FOUND, "no such media file\n");
         };
@@ -228,10 +225,7 @@ fn hash(file: &std::fs::File) -> std::io::Result<String> {
     let digest = hasher.finalize();
     Ok(format!(
         "\"{}\"",
-        digest[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        crate::snapshot::compress::hex_prefix(&digest)
     ))
 }
 

@@ -4,7 +4,6 @@
 //! Each request loads the current snapshot once, so a response never mixes two
 //! snapshots even while a reload swaps in a new one.
 
-pub mod accept;
 pub mod client_ip;
 pub mod handler;
 pub mod media;
@@ -29,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::admin::metrics::{Coding, Route, Served};
 use crate::admin::{Answered, Observers};
+use crate::listen::Acceptor;
 use client_ip::TrustedProxies;
 
 /// A response body: bytes from the snapshot, or a media file streamed from disk.
@@ -129,7 +129,6 @@ pub async fn run(
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
         )),
     });
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -138,32 +137,10 @@ pub async fn run(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let mut last_sweep = Instant::now();
-    let mut failures = accept::AcceptFailures::default();
+    let mut acceptor = Acceptor::new(listener, limits.max_connections, "");
     tokio::pin!(shutdown);
 
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off, keep
-                    // serving, and say so once a second, not per failure.
-                    if let Some(line) = failures.failed(&e, Instant::now()) {
-                        tracing::warn!("{line}");
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        if let Some(line) = failures.accepted(Instant::now()) {
-            tracing::info!("{line}");
-        }
+    while let Some((permit, stream, peer)) = acceptor.next(shutdown.as_mut()).await? {
         let _ = stream.set_nodelay(true);
         if let Some(limiter) = &shared.limiter {
             if last_sweep.elapsed() > Duration::from_secs(60) {
@@ -190,7 +167,7 @@ pub async fn run(
         });
     }
 
-    drop(listener);
+    drop(acceptor);
     tracing::info!("shutting down; waiting for in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),

@@ -1,4 +1,6 @@
-//! Failed `accept` calls, reported at most once a second with a count.
+//! The accept step both listeners share (the public one in `serve`, the
+//! admin one in `admin`): wait for a connection permit, accept, and on a
+//! failure back off and report it at most once a second, with a count.
 //!
 //! Out of file descriptors, every `accept` fails until one is freed: the
 //! connection stays in the kernel's backlog, and the loop retries after a
@@ -7,7 +9,72 @@
 //! the accept loops count failures and report them once a second, then once
 //! more when accepting works again. Time is a parameter, so tests drive it.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long to wait after a failed accept before the next try.
+const BACK_OFF: Duration = Duration::from_millis(50);
+
+/// A listener's accept loop state: its connection permits and its failures.
+#[derive(Debug)]
+pub struct Acceptor {
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    failures: AcceptFailures,
+    /// Put before each logged line: `""` or `"admin: "`.
+    who: &'static str,
+}
+
+impl Acceptor {
+    /// Accepts on `listener`, at most `max_connections` connections open at once.
+    pub fn new(listener: TcpListener, max_connections: usize, who: &'static str) -> Acceptor {
+        Acceptor {
+            listener,
+            permits: Arc::new(Semaphore::new(max_connections.max(1))),
+            failures: AcceptFailures::default(),
+            who,
+        }
+    }
+
+    /// The next connection with its permit (dropped when the connection
+    /// ends), or `None` once `shutdown` completes. Out of file descriptors
+    /// and similar failures back off and retry; the server keeps serving
+    /// the connections it has.
+    pub async fn next(
+        &mut self,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> std::io::Result<Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)>> {
+        let permit = tokio::select! {
+            p = self.permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut shutdown => return Ok(None),
+        };
+        loop {
+            tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok((stream, peer)) => {
+                        if let Some(line) = self.failures.accepted(Instant::now()) {
+                            tracing::info!("{}{line}", self.who);
+                        }
+                        return Ok(Some((permit, stream, peer)));
+                    }
+                    Err(e) => {
+                        if let Some(line) = self.failures.failed(&e, Instant::now()) {
+                            tracing::warn!("{}{line}", self.who);
+                        }
+                        tokio::time::sleep(BACK_OFF).await;
+                    }
+                },
+                () = &mut shutdown => return Ok(None),
+            }
+        }
+    }
+}
 
 /// The shortest time between two reports.
 const EVERY: Duration = Duration::from_secs(1);
