@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 
 use rayon::prelude::*;
 
+use crate::inputs::Keys;
 use crate::model::Scope;
 use crate::out_dir::{Stage, Target, Written};
 use crate::render::Format;
@@ -117,8 +118,10 @@ pub fn file_for(key: &str) -> Option<PathBuf> {
 /// feed page into a stage beside `target`, copies the servable files of
 /// `DATA/media/` of `media_from` (see [`crate::media::list`]) so the
 /// enclosure URLs of the exported feeds resolve, and swaps the stage in.
-/// Files whose bytes equal the previous build's keep their inode and mtime.
-/// Once `interrupted` is set the build stops, and the stage is removed.
+/// Files whose bytes equal the previous build's keep their inode and mtime,
+/// and pages whose inputs equal the previous build's ([`crate::inputs`])
+/// are linked from it without being rendered. Once `interrupted` is set the
+/// build stops, and the stage is removed.
 pub fn export(
     snapshot: &Snapshot,
     media_from: Option<&Path>,
@@ -128,39 +131,52 @@ pub fn export(
     let stage = target.stage(interrupted)?;
     let items: Vec<(&String, &Arc<Resource>)> = snapshot.resources.iter().collect();
     let site = &*snapshot.site;
+    let keys = Keys::new(site, crate::inputs::program_digest());
+    let keys = keys.as_ref();
     let bar = progress(items.len() + site.entries.len());
-    let result =
-        (|| -> std::io::Result<Stats> {
-            // Every step runs on rayon's pool: rendering, compressing and
-            // writing one file is independent of every other.
-            let mut stats = total(items.par_iter().map(|(key, resource)| {
-                let stats = write_at(&stage, key, resource);
+    let result = (|| -> std::io::Result<Stats> {
+        // Every step runs on rayon's pool: rendering, compressing and
+        // writing one file is independent of every other.
+        let mut stats = total(items.par_iter().map(|(key, resource)| {
+            let stats = write_at(&stage, key, resource);
+            bar.inc(1);
+            stats
+        }))?;
+        stats = stats
+            + total(site.entries.par_iter().map(|entry| {
+                let key = format!("/news/{}", entry.id);
+                let input = keys.and_then(|k| k.news(entry));
+                let stats = write_keyed(&stage, &key, input, || {
+                    Some(Arc::new(snapshot.render_news_page(entry)))
+                });
                 bar.inc(1);
                 stats
             }))?;
-            stats = stats
-                + total(site.entries.par_iter().map(|entry| {
-                    let key = format!("/news/{}", entry.id);
-                    let stats = write_at(&stage, &key, &snapshot.render_news_page(entry));
-                    bar.inc(1);
-                    stats
-                }))?;
-            stats = stats + write_feed_pages(snapshot, &stage)?;
-            for key in snapshot.sitemap_keys() {
-                if let Some(r) = snapshot.sitemap(&key) {
-                    stats = stats + write_at(&stage, &key, &r)?;
-                }
+        stats = stats + write_feed_pages(snapshot, keys, &stage)?;
+        // Sitemaps show every entry, and the news sitemap's window moves
+        // with the cutoff (the clock), so they are always rendered; the
+        // comparison of bytes still keeps the unchanged ones.
+        for key in snapshot.sitemap_keys() {
+            if let Some(r) = snapshot.sitemap(&key) {
+                stats = stats + write_at(&stage, &key, &r)?;
             }
-            stats =
-                stats
-                    + total(crate::snapshot::later_listings(site).par_iter().map(
-                        |(key, feed)| write_at(&stage, key, &crate::snapshot::render_listing(feed)),
-                    ))?;
-            if let Some(data) = media_from {
-                copy_media(data, &stage, &mut stats)?;
-            }
-            Ok(stats)
-        })();
+        }
+        stats = stats
+            + total(
+                crate::snapshot::later_listings(site)
+                    .par_iter()
+                    .map(|(key, feed)| {
+                        let input = keys.and_then(|k| k.page("html", feed));
+                        write_keyed(&stage, key, input, || {
+                            Some(Arc::new(crate::snapshot::render_listing(feed)))
+                        })
+                    }),
+            )?;
+        if let Some(data) = media_from {
+            copy_media(data, &stage, &mut stats)?;
+        }
+        Ok(stats)
+    })();
     bar.finish_and_clear();
     let mut stats = result?;
     stats.removed = stage.removed();
@@ -170,7 +186,11 @@ pub fn export(
 
 /// Writes page 2 onward of every standard feed: the RFC 5005 history that
 /// `serve` renders on demand, rendered here the same way, so the bytes agree.
-fn write_feed_pages(snapshot: &Snapshot, out: &Stage<'_>) -> std::io::Result<Stats> {
+fn write_feed_pages(
+    snapshot: &Snapshot,
+    keys: Option<&Keys>,
+    out: &Stage<'_>,
+) -> std::io::Result<Stats> {
     let site = &*snapshot.site;
     let scopes = std::iter::once(Scope::All).chain(site.config.sections.iter().map(Scope::Section));
     let mut stats = Stats::default();
@@ -185,7 +205,10 @@ fn write_feed_pages(snapshot: &Snapshot, out: &Stage<'_>) -> std::io::Result<Sta
                     .map(|(feed, format)| {
                         let url = feed.self_url(format.extension());
                         let key = &url[url::Position::BeforePath..];
-                        write_at(out, key, &Resource::on_demand_feed(feed, format))
+                        let input = keys.and_then(|k| k.page(format.extension(), feed));
+                        write_keyed(out, key, input, || {
+                            Some(Arc::new(Resource::on_demand_feed(feed, format)))
+                        })
                     }),
             )?;
     }
@@ -222,6 +245,42 @@ fn total(writes: impl ParallelIterator<Item = std::io::Result<Stats>>) -> std::i
     writes.try_reduce(Stats::default, |a, b| Ok(a + b))
 }
 
+/// Writes the resource served at `key` that `render` makes, unless the
+/// previous build recorded the same input key (`input`) for its file: then
+/// its files are linked from there, and nothing is rendered.
+fn write_keyed(
+    out: &Stage<'_>,
+    key: &str,
+    input: Option<String>,
+    render: impl FnOnce() -> Option<Arc<Resource>>,
+) -> std::io::Result<Stats> {
+    let (Some(input), Some(file)) = (input, file_for(key)) else {
+        return render().map_or(Ok(Stats::default()), |r| write_at(out, key, &r));
+    };
+    let Some(file) = file.to_str() else {
+        return Ok(Stats::default());
+    };
+    let rels = ENCODINGS.map(|e| format!("{file}{}", e.file_suffix().unwrap_or("")));
+    if let Some(sizes) = out.reuse(&rels.each_ref().map(String::as_str), &input)? {
+        return Ok(Stats {
+            resources: 1,
+            files: sizes.len(),
+            bytes: sizes.iter().sum(),
+            kept: sizes.len(),
+            removed: 0,
+        });
+    }
+    let Some(resource) = render() else {
+        return Ok(Stats::default());
+    };
+    let stats = write_at(out, key, &resource)?;
+    out.record_key(file, &input);
+    Ok(stats)
+}
+
+/// The files of a resource: the identity body first, then its siblings.
+const ENCODINGS: [Encoding; 3] = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli];
+
 /// Writes the resource served at `key` into its file in the stage, with a
 /// sibling per compressed variant, if the key has a file (see [`file_for`]).
 fn write_at(out: &Stage<'_>, key: &str, r: &Resource) -> std::io::Result<Stats> {
@@ -235,7 +294,7 @@ fn write_at(out: &Stage<'_>, key: &str, r: &Resource) -> std::io::Result<Stats> 
         resources: 1,
         ..Stats::default()
     };
-    for encoding in [Encoding::Identity, Encoding::Gzip, Encoding::Brotli] {
+    for encoding in ENCODINGS {
         let Some(variant) = r.variant(encoding) else {
             continue;
         };

@@ -13,6 +13,7 @@
 //! - [`serve`]: HTTP over the current snapshot;
 //! - [`export`]: the same snapshot written out as static files;
 //! - [`out_dir`]: where a build may write, its manifest, the atomic swap;
+//! - [`inputs`]: what each exported page is made of, so a rebuild skips unchanged ones;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
 //! - [`websub`]: hub links of feeds, and pings to the hub for changed feeds;
 //! - [`admin`]: the admin listener: metrics, subscribers per feed, problems;
@@ -33,6 +34,7 @@ pub mod entry;
 pub mod export;
 pub mod file;
 pub mod import;
+pub mod inputs;
 pub mod media;
 pub mod model;
 pub mod new;

@@ -138,7 +138,7 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
         }
     };
     eprintln!(
-        "built {} resources as {} files ({} bytes) in {} in {:.2} s: {} written, {} unchanged, {} removed",
+        "built {} resources as {} files ({} bytes) in {} in {:.2} s: {} written, {} kept, {} removed",
         stats.resources,
         stats.files,
         stats.bytes,

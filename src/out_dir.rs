@@ -13,7 +13,13 @@
 //!
 //! A file whose bytes equal the previous build's is hard-linked from it
 //! instead of written, so an unchanged file keeps its inode and mtime and
-//! `rsync` or a CDN upload moves only what changed.
+//! `rsync` or a CDN upload moves only what changed. A group of files (a page
+//! and its `.gz` and `.br`) whose input key ([`crate::inputs`]) equals the
+//! one the manifest recorded is linked without being rendered at all
+//! ([`Stage::reuse`]). Either way the previous file is trusted only while
+//! its size, mtime and inode are those the manifest recorded; otherwise its
+//! bytes are hashed again, so a file changed in OUT since is never carried
+//! over.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -73,13 +79,37 @@ pub enum Refused {
     },
 }
 
-/// One file of a build: its size and the SHA-256 of its bytes.
+/// One file of a build: its size and the SHA-256 of its bytes, and what
+/// `stat` said of it once written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// Bytes.
     pub size: u64,
     /// Lowercase hex SHA-256 of the bytes.
     pub sha256: String,
+    /// Modification time in nanoseconds since the epoch; with `size` and
+    /// `ino`, the proof that the file is still the one written, without
+    /// reading it. Absent in manifests of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+    /// Inode number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
+}
+
+impl FileRecord {
+    fn same_bytes(&self, other: &FileRecord) -> bool {
+        self.size == other.size && self.sha256 == other.sha256
+    }
+}
+
+/// `(mtime in ns, inode)` of a file's metadata.
+fn stamp(meta: &std::fs::Metadata) -> (i64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (
+        meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+        meta.ino(),
+    )
 }
 
 /// What a build wrote, kept in OUT as [`MANIFEST`].
@@ -91,6 +121,10 @@ pub struct Manifest {
     pub version: String,
     /// Every file, by `/`-separated path relative to OUT.
     pub files: BTreeMap<String, FileRecord>,
+    /// Input keys ([`crate::inputs`]) by the path of the first file of
+    /// their group (a page; its `.gz` and `.br` follow from it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -207,10 +241,21 @@ impl Target {
             target: self,
             dir,
             files: Mutex::new(Vec::new()),
+            keys: Mutex::new(Vec::new()),
             previous: self
                 .previous
                 .as_ref()
                 .map(|m| m.files.iter().map(|(k, v)| (k.as_str(), v)).collect())
+                .unwrap_or_default(),
+            previous_keys: self
+                .previous
+                .as_ref()
+                .map(|m| {
+                    m.keys
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             interrupted,
             committed: false,
@@ -330,7 +375,9 @@ pub struct Stage<'a> {
     target: &'a Target,
     dir: PathBuf,
     files: Mutex<Vec<(String, FileRecord)>>,
+    keys: Mutex<Vec<(String, String)>>,
     previous: HashMap<&'a str, &'a FileRecord>,
+    previous_keys: HashMap<&'a str, &'a str>,
     interrupted: Arc<AtomicBool>,
     committed: bool,
 }
@@ -340,29 +387,120 @@ impl Stage<'_> {
     /// links the previous build's copy when its bytes are the same. Fails
     /// with [`std::io::ErrorKind::Interrupted`] once the build was interrupted.
     pub fn write(&self, rel: &str, bytes: &[u8]) -> std::io::Result<Written> {
+        self.check_interrupted()?;
+        let mut record = FileRecord {
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(bytes)),
+            mtime_ns: None,
+            ino: None,
+        };
+        let path = self.dir.join(rel);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        let kept = self
+            .previous
+            .get(rel)
+            .filter(|r| r.same_bytes(&record))
+            .and_then(|r| self.intact(rel, r))
+            .filter(|_| std::fs::hard_link(self.target.real.join(rel), &path).is_ok());
+        let outcome = if let Some((mtime, ino)) = kept {
+            (record.mtime_ns, record.ino) = (Some(mtime), Some(ino));
+            Written::Kept
+        } else {
+            let mut file = std::fs::File::create(&path)?;
+            std::io::Write::write_all(&mut file, bytes)?;
+            let (mtime, ino) = stamp(&file.metadata()?);
+            (record.mtime_ns, record.ino) = (Some(mtime), Some(ino));
+            Written::Wrote
+        };
+        self.lock_files().push((rel.to_owned(), record));
+        Ok(outcome)
+    }
+
+    /// Links the previous build's group of files `rels` (a page first, then
+    /// its siblings; those the previous build has) when the previous build
+    /// recorded the same input `key` for the group and every file is still
+    /// as it wrote it. Returns the sizes of the files linked, or `None` when
+    /// the group must be rendered and written: then nothing was linked.
+    pub fn reuse(&self, rels: &[&str], key: &str) -> std::io::Result<Option<Vec<u64>>> {
+        self.check_interrupted()?;
+        let Some(first) = rels.first() else {
+            return Ok(None);
+        };
+        if self.previous_keys.get(first) != Some(&key) {
+            return Ok(None);
+        }
+        let mut group = Vec::with_capacity(rels.len());
+        for rel in rels {
+            let Some(record) = self.previous.get(rel) else {
+                continue;
+            };
+            let Some(stamp) = self.intact(rel, record) else {
+                return Ok(None);
+            };
+            group.push((*rel, *record, stamp));
+        }
+        if let Some(folder) = self.dir.join(first).parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        for (i, (rel, _, _)) in group.iter().enumerate() {
+            if std::fs::hard_link(self.target.real.join(rel), self.dir.join(rel)).is_err() {
+                // Undo, so the caller writes into a clean place.
+                for (rel, _, _) in &group[..i] {
+                    std::fs::remove_file(self.dir.join(rel))?;
+                }
+                return Ok(None);
+            }
+        }
+        let sizes = group.iter().map(|(_, r, _)| r.size).collect();
+        self.lock_files()
+            .extend(group.into_iter().map(|(rel, record, (mtime, ino))| {
+                let record = FileRecord {
+                    mtime_ns: Some(mtime),
+                    ino: Some(ino),
+                    ..record.clone()
+                };
+                (rel.to_owned(), record)
+            }));
+        self.record_key(first, key);
+        Ok(Some(sizes))
+    }
+
+    /// Records the input key of the group of files that starts at `rel`,
+    /// for the next build's [`Stage::reuse`].
+    pub fn record_key(&self, rel: &str, key: &str) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((rel.to_owned(), key.to_owned()));
+    }
+
+    /// `(mtime, inode)` of the previous build's `rel` when it still holds
+    /// the bytes `record` describes: trusted from `stat` when size, mtime
+    /// and inode are those recorded, else hashed again.
+    fn intact(&self, rel: &str, record: &FileRecord) -> Option<(i64, u64)> {
+        let path = self.target.real.join(rel);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() != record.size {
+            return None;
+        }
+        let now = stamp(&meta);
+        if (record.mtime_ns, record.ino) == (Some(now.0), Some(now.1)) {
+            return Some(now);
+        }
+        let digest = sha256_file(&path).ok()?;
+        (hex(&digest) == record.sha256).then_some(now)
+    }
+
+    fn check_interrupted(&self) -> std::io::Result<()> {
         if self.interrupted.load(Ordering::Relaxed) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Interrupted,
                 "interrupted",
             ));
         }
-        let record = FileRecord {
-            size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(bytes)),
-        };
-        let path = self.dir.join(rel);
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder)?;
-        }
-        let same = self.previous.get(rel).is_some_and(|r| **r == record);
-        let outcome = if same && std::fs::hard_link(self.target.real.join(rel), &path).is_ok() {
-            Written::Kept
-        } else {
-            std::fs::write(&path, bytes)?;
-            Written::Wrote
-        };
-        self.lock_files().push((rel.to_owned(), record));
-        Ok(outcome)
+        Ok(())
     }
 
     /// The path of `rel` inside the stage (to set a copied file's mtime).
@@ -390,6 +528,9 @@ impl Stage<'_> {
             generator: "vestnik".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             files: std::mem::take(&mut *self.lock_files())
+                .into_iter()
+                .collect(),
+            keys: std::mem::take(&mut *self.keys.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_iter()
                 .collect(),
         };
@@ -444,9 +585,11 @@ fn exchange(stage: &Path, out: &Path) -> std::io::Result<()> {
 /// check) stays, and is reported.
 fn remove_build(dir: &Path, manifest: Option<&Manifest>) {
     if let Some(manifest) = manifest {
-        for rel in manifest.files.keys() {
+        use rayon::prelude::*;
+        // Hundreds of thousands of unlinks: spread over the pool.
+        manifest.files.par_iter().for_each(|(rel, _)| {
             let _ = std::fs::remove_file(dir.join(rel));
-        }
+        });
     }
     let _ = std::fs::remove_file(dir.join(MANIFEST));
     let _ = std::fs::remove_file(dir.join(STAGE_MARK));
@@ -466,6 +609,20 @@ fn remove_build(dir: &Path, manifest: Option<&Manifest>) {
             "kept {}: it holds files the previous build did not write",
             dir.display()
         );
+    }
+}
+
+/// The SHA-256 of a file's bytes, read in blocks.
+pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut block = vec![0; 1 << 16];
+    loop {
+        match file.read(&mut block)? {
+            0 => return Ok(hasher.finalize().into()),
+            n => hasher.update(&block[..n]),
+        }
     }
 }
 
@@ -520,6 +677,8 @@ mod tests {
             FileRecord {
                 size: 1,
                 sha256: String::new(),
+                mtime_ns: None,
+                ino: None,
             },
         );
         assert_eq!(foreign(out, &manifest), None);

@@ -84,6 +84,13 @@ impl LazyHtml {
         self.markdown.len() + self.suffix.len()
     }
 
+    /// The Markdown source and the trusted HTML that follows it: with the
+    /// configuration (which fixes the sanitizer), all the rendered body
+    /// depends on, so [`crate::inputs`] keys pages by them.
+    pub fn source(&self) -> (&str, &str) {
+        (&self.markdown, &self.suffix)
+    }
+
     /// A body to render later with `sanitizer`, followed by `suffix` (trusted HTML).
     pub fn new(markdown: String, suffix: String, sanitizer: Sanitizer) -> Self {
         LazyHtml {
