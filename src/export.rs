@@ -131,8 +131,10 @@ pub fn export(
     let stage = target.stage(interrupted)?;
     let items: Vec<(&String, &Arc<Resource>)> = snapshot.resources.iter().collect();
     let site = &*snapshot.site;
+    let clock = std::time::Instant::now();
     let keys = Keys::new(site, crate::inputs::program_digest());
     let keys = keys.as_ref();
+    tracing::debug!("input keys in {:.2} s", clock.elapsed().as_secs_f64());
     let bar = progress(items.len() + site.entries.len());
     let result = (|| -> std::io::Result<Stats> {
         // Every step runs on rayon's pool: rendering, compressing and
@@ -178,6 +180,7 @@ pub fn export(
         Ok(stats)
     })();
     bar.finish_and_clear();
+    tracing::debug!("staged in {:.2} s", clock.elapsed().as_secs_f64());
     let mut stats = result?;
     stats.removed = stage.removed();
     stage.commit()?;

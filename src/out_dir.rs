@@ -534,8 +534,10 @@ impl Stage<'_> {
                 .into_iter()
                 .collect(),
         };
+        let clock = std::time::Instant::now();
         let json = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
         std::fs::write(self.dir.join(MANIFEST), json)?;
+        tracing::debug!("manifest written in {:.2} s", clock.elapsed().as_secs_f64());
         std::fs::remove_file(self.dir.join(STAGE_MARK))?;
         let out = &self.target.real;
         if self.target.previous.is_none() {
@@ -543,8 +545,13 @@ impl Stage<'_> {
             std::fs::rename(&self.dir, out)?;
         } else {
             exchange(&self.dir, out)?;
+            tracing::debug!("swapped in at {:.2} s", clock.elapsed().as_secs_f64());
             // The stage's path now holds the previous build.
             remove_build(&self.dir, self.target.previous.as_ref());
+            tracing::debug!(
+                "previous build removed at {:.2} s",
+                clock.elapsed().as_secs_f64()
+            );
         }
         self.committed = true;
         Ok(())
