@@ -701,4 +701,76 @@ mod tests {
             Some(out.join("feeds/mine.txt").display().to_string())
         );
     }
+
+    /// A build of `files` (path, bytes, input key) into `out`, each with its key.
+    fn build(data: &Path, out: &Path, files: &[(&str, &str, &str)]) -> Vec<Option<Vec<u64>>> {
+        let target = Target::prepare(data, out).unwrap();
+        let stage = target.stage(Arc::new(AtomicBool::new(false))).unwrap();
+        let mut reused = Vec::new();
+        for (rel, bytes, key) in files {
+            let sibling = format!("{rel}.gz");
+            let got = stage.reuse(&[rel, &sibling], key).unwrap();
+            if got.is_none() {
+                stage.write(rel, bytes.as_bytes()).unwrap();
+                stage.write(&sibling, b"gz").unwrap();
+                stage.record_key(rel, key);
+            }
+            reused.push(got);
+        }
+        stage.commit().unwrap();
+        reused
+    }
+
+    #[test]
+    fn a_group_is_reused_only_under_its_key_and_while_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let out = dir.path().join("out");
+        let ino = |rel: &str| {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata(out.join(rel)).unwrap().ino()
+        };
+        let first = build(
+            &data,
+            &out,
+            &[("a/index.html", "A", "k1"), ("b.rss", "B", "k2")],
+        );
+        assert_eq!(first, [None, None]);
+        let (a, b) = (ino("a/index.html"), ino("b.rss"));
+
+        // Same keys: linked, nothing written; a key that differs renders.
+        let again = build(
+            &data,
+            &out,
+            &[("a/index.html", "A", "k1"), ("b.rss", "B2", "k3")],
+        );
+        assert_eq!(again, [Some(vec![1, 2]), None]);
+        assert_eq!(ino("a/index.html"), a);
+        assert_ne!(ino("b.rss"), b);
+        assert_eq!(std::fs::read(out.join("b.rss")).unwrap(), b"B2");
+        let manifest = Manifest::read(&out).unwrap();
+        assert_eq!(manifest.keys["b.rss"], "k3");
+        assert!(manifest.files["a/index.html"].mtime_ns.is_some());
+
+        // Changed in OUT behind the build's back (same size, same mtime put
+        // back, but another inode): hashed, found different, not reused.
+        let page = out.join("a/index.html");
+        let mtime = std::fs::metadata(&page).unwrap().modified().unwrap();
+        // Written beside it first, so the new inode cannot reuse the old number.
+        let other = out.join("a/other");
+        std::fs::write(&other, "X").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        std::fs::rename(&other, &page).unwrap();
+        let repaired = build(&data, &out, &[("a/index.html", "A", "k1")]);
+        assert_eq!(repaired, [None]);
+        assert_eq!(std::fs::read(&page).unwrap(), b"A");
+        // And b.rss, no longer built, was removed with its sibling.
+        assert!(!out.join("b.rss").exists() && !out.join("b.rss.gz").exists());
+    }
 }
