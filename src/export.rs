@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 
 use rayon::prelude::*;
 
+use crate::inputs::Keys;
 use crate::out_dir::{Stage, Target, Written};
 use crate::snapshot::{Encoding, Resource, Snapshot};
 
@@ -61,8 +62,10 @@ impl std::ops::Add for Stats {
 /// in a stage beside `target`, copies the servable files of `DATA/media/`
 /// of `media_from` (see [`crate::media::list`]) so the enclosure URLs of
 /// the exported feeds resolve, and swaps the stage in. Files whose bytes
-/// equal the previous build's keep their inode and mtime. Once
-/// `interrupted` is set the build stops, and the stage is removed.
+/// equal the previous build's keep their inode and mtime, and a page whose
+/// input key ([`crate::inputs`]) the previous build recorded is linked from
+/// it without being rendered. Once `interrupted` is set the build stops,
+/// and the stage is removed.
 pub fn export(
     snapshot: &Snapshot,
     media_from: Option<&Path>,
@@ -81,15 +84,22 @@ fn write_build(
     interrupted: Arc<AtomicBool>,
 ) -> std::io::Result<Stats> {
     let stage = target.stage(interrupted)?;
+    let clock = std::time::Instant::now();
+    let keys = Keys::new(&snapshot.site, crate::inputs::program_digest());
+    let keys = keys.as_ref();
+    tracing::debug!("input keys in {:.2} s", clock.elapsed().as_secs_f64());
     let items = snapshot.items();
     let bar = crate::progress::bar(items.len(), "{bar:40} {pos}/{len} files");
     let result = (|| -> std::io::Result<Stats> {
         // Rendering, compressing and writing one file is independent of
         // every other, so every item runs on rayon's pool.
         let mut stats = total(items.par_iter().map(|item| {
-            let stats = match (item.key.file(), item.render(snapshot)) {
-                (Some(file), Some(resource)) => write_at(&stage, &file, &resource),
-                _ => Ok(Stats::default()),
+            let stats = match item.key.file() {
+                Some(file) => {
+                    let input = keys.and_then(|k| item.input(k));
+                    write_keyed(&stage, &file, input, || item.render(snapshot))
+                }
+                None => Ok(Stats::default()),
             };
             bar.inc(1);
             stats
@@ -100,6 +110,7 @@ fn write_build(
         Ok(stats)
     })();
     bar.finish_and_clear();
+    tracing::debug!("staged in {:.2} s", clock.elapsed().as_secs_f64());
     let mut stats = result?;
     stats.removed = stage.removed();
     stage.commit()?;
@@ -136,6 +147,39 @@ fn total(writes: impl ParallelIterator<Item = std::io::Result<Stats>>) -> std::i
     writes.try_reduce(Stats::default, |a, b| Ok(a + b))
 }
 
+/// Writes the resource `render` makes into `file` in the stage, unless the
+/// previous build recorded the same input key (`input`) for that file: then
+/// its files are linked from there, and nothing is rendered.
+fn write_keyed(
+    out: &Stage<'_>,
+    file: &str,
+    input: Option<String>,
+    render: impl FnOnce() -> Option<Arc<Resource>>,
+) -> std::io::Result<Stats> {
+    let Some(input) = input else {
+        return render().map_or(Ok(Stats::default()), |r| write_at(out, file, &r));
+    };
+    let rels = ENCODINGS.map(|e| format!("{file}{}", e.file_suffix().unwrap_or("")));
+    if let Some(sizes) = out.reuse(&rels.each_ref().map(String::as_str), &input)? {
+        return Ok(Stats {
+            resources: 1,
+            files: sizes.len(),
+            bytes: sizes.iter().sum(),
+            kept: sizes.len(),
+            removed: 0,
+        });
+    }
+    let Some(resource) = render() else {
+        return Ok(Stats::default());
+    };
+    let stats = write_at(out, file, &resource)?;
+    out.record_key(file, &input);
+    Ok(stats)
+}
+
+/// The files of a resource: the identity body first, then its siblings.
+const ENCODINGS: [Encoding; 3] = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli];
+
 /// Writes a resource into `file` in the stage, with a sibling per
 /// compressed variant.
 fn write_at(out: &Stage<'_>, file: &str, r: &Resource) -> std::io::Result<Stats> {
@@ -143,7 +187,7 @@ fn write_at(out: &Stage<'_>, file: &str, r: &Resource) -> std::io::Result<Stats>
         resources: 1,
         ..Stats::default()
     };
-    for encoding in [Encoding::Identity, Encoding::Gzip, Encoding::Brotli] {
+    for encoding in ENCODINGS {
         let Some(variant) = r.variant(encoding) else {
             continue;
         };

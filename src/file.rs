@@ -13,6 +13,8 @@ use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
+use sha2::Digest as _;
+
 /// What kind of non-regular file a path is, for messages.
 pub fn kind(meta: &Metadata) -> &'static str {
     let t = meta.file_type();
@@ -60,6 +62,21 @@ pub fn read_to_string(path: &Path) -> std::io::Result<String> {
     let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     std::io::Read::read_to_string(&mut file, &mut text)?;
     Ok(text)
+}
+
+/// The SHA-256 of a file's bytes, read in blocks (the build's manifest,
+/// and the digest of the running program for input keys).
+pub fn sha256(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut block = vec![0; 1 << 16];
+    loop {
+        match file.read(&mut block)? {
+            0 => return Ok(hasher.finalize().into()),
+            n => hasher.update(&block[..n]),
+        }
+    }
 }
 
 #[cfg(test)]

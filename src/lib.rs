@@ -13,6 +13,7 @@
 //! - [`serve`]: HTTP over the current snapshot;
 //! - [`export`]: the same snapshot written out as static files;
 //! - [`out_dir`]: where a build may write, its manifest, the atomic swap;
+//! - [`inputs`]: what each exported page is made of, so a rebuild skips unchanged ones;
 //! - [`reload`]: file events to new snapshots, swapped atomically;
 //! - [`websub`]: hub links of feeds, and pings to the hub for changed feeds;
 //! - [`admin`]: the admin listener: metrics, subscribers per feed, problems;
@@ -35,6 +36,7 @@ pub mod file;
 #[cfg(test)]
 mod fixture;
 pub mod import;
+pub mod inputs;
 pub mod listen;
 pub mod load;
 pub mod media;

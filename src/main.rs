@@ -122,6 +122,11 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // Checked before loading, so a refused OUT costs nothing and says why.
     let target = vestnik::out_dir::Target::prepare(data, out)?;
+    tracing::debug!(
+        "checked {} in {:.2} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     // The clock is read here; `--at` builds as of another time.
     let cutoff = args.at.unwrap_or_else(chrono::Utc::now);
     let site = vestnik::load_site_at(data, args.base_url.clone(), Some(cutoff))
@@ -130,6 +135,7 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     for d in &site.diagnostics {
         tracing::warn!("{d}");
     }
+    tracing::debug!("loaded at {:.2} s", started.elapsed().as_secs_f64());
     // Ctrl-C, SIGTERM or SIGHUP stop the build between two files, and the
     // stage is removed; a second signal ends the process at once.
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -144,6 +150,7 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let next_due = site.schedule.next_due;
     let next_change = site.schedule.next_change;
     let snapshot = vestnik::snapshot::Snapshot::build(Arc::new(site));
+    tracing::debug!("snapshot at {:.2} s", started.elapsed().as_secs_f64());
     let stats = match vestnik::export::export(&snapshot, Some(data), &target, interrupted) {
         Ok(stats) => stats,
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
@@ -159,7 +166,7 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
         }
     };
     eprintln!(
-        "built {} resources as {} files ({} bytes) in {} in {:.2} s: {} written, {} unchanged, {} removed",
+        "built {} resources as {} files ({} bytes) in {} in {:.2} s: {} written, {} kept, {} removed",
         stats.resources,
         stats.files,
         stats.bytes,

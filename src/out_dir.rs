@@ -13,7 +13,13 @@
 //!
 //! A file whose bytes equal the previous build's is hard-linked from it
 //! instead of written, so an unchanged file keeps its inode and mtime and
-//! `rsync` or a CDN upload moves only what changed.
+//! `rsync` or a CDN upload moves only what changed. A group of files (a page
+//! and its `.gz` and `.br`) whose input key ([`crate::inputs`]) equals the
+//! one the manifest recorded is linked without being rendered at all
+//! ([`Stage::reuse`]). Either way the previous file is trusted only while
+//! its size, mtime and inode are those the manifest recorded; otherwise its
+//! bytes are hashed again, so a file changed in OUT since is never carried
+//! over.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -73,13 +79,37 @@ pub enum Refused {
     },
 }
 
-/// One file of a build: its size and the SHA-256 of its bytes.
+/// One file of a build: its size and the SHA-256 of its bytes, and what
+/// `stat` said of it once written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// Bytes.
     pub size: u64,
     /// Lowercase hex SHA-256 of the bytes.
     pub sha256: String,
+    /// Modification time in nanoseconds since the epoch; with `size` and
+    /// `ino`, the proof that the file is still the one written, without
+    /// reading it. Absent in manifests of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+    /// Inode number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
+}
+
+impl FileRecord {
+    fn same_bytes(&self, other: &FileRecord) -> bool {
+        self.size == other.size && self.sha256 == other.sha256
+    }
+}
+
+/// `(mtime in ns, inode)` of a file's metadata.
+fn stamp(meta: &std::fs::Metadata) -> (i64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (
+        meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+        meta.ino(),
+    )
 }
 
 /// What a build wrote, kept in OUT as [`MANIFEST`].
@@ -91,6 +121,10 @@ pub struct Manifest {
     pub version: String,
     /// Every file, by `/`-separated path relative to OUT.
     pub files: BTreeMap<String, FileRecord>,
+    /// Input keys ([`crate::inputs`]) by the path of the first file of
+    /// their group (a page; its `.gz` and `.br` follow from it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -207,10 +241,21 @@ impl Target {
             target: self,
             dir,
             files: Mutex::new(Vec::new()),
+            keys: Mutex::new(Vec::new()),
             previous: self
                 .previous
                 .as_ref()
                 .map(|m| m.files.iter().map(|(k, v)| (k.as_str(), v)).collect())
+                .unwrap_or_default(),
+            previous_keys: self
+                .previous
+                .as_ref()
+                .map(|m| {
+                    m.keys
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             interrupted,
             committed: false,
@@ -330,7 +375,9 @@ pub struct Stage<'a> {
     target: &'a Target,
     dir: PathBuf,
     files: Mutex<Vec<(String, FileRecord)>>,
+    keys: Mutex<Vec<(String, String)>>,
     previous: HashMap<&'a str, &'a FileRecord>,
+    previous_keys: HashMap<&'a str, &'a str>,
     interrupted: Arc<AtomicBool>,
     committed: bool,
 }
@@ -340,29 +387,120 @@ impl Stage<'_> {
     /// links the previous build's copy when its bytes are the same. Fails
     /// with [`std::io::ErrorKind::Interrupted`] once the build was interrupted.
     pub fn write(&self, rel: &str, bytes: &[u8]) -> std::io::Result<Written> {
+        self.check_interrupted()?;
+        let mut record = FileRecord {
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(bytes)),
+            mtime_ns: None,
+            ino: None,
+        };
+        let path = self.dir.join(rel);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        let kept = self
+            .previous
+            .get(rel)
+            .filter(|r| r.same_bytes(&record))
+            .and_then(|r| self.intact(rel, r))
+            .filter(|_| std::fs::hard_link(self.target.real.join(rel), &path).is_ok());
+        let outcome = if let Some((mtime, ino)) = kept {
+            (record.mtime_ns, record.ino) = (Some(mtime), Some(ino));
+            Written::Kept
+        } else {
+            let mut file = std::fs::File::create(&path)?;
+            std::io::Write::write_all(&mut file, bytes)?;
+            let (mtime, ino) = stamp(&file.metadata()?);
+            (record.mtime_ns, record.ino) = (Some(mtime), Some(ino));
+            Written::Wrote
+        };
+        self.lock_files().push((rel.to_owned(), record));
+        Ok(outcome)
+    }
+
+    /// Links the previous build's group of files `rels` (a page first, then
+    /// its siblings; those the previous build has) when the previous build
+    /// recorded the same input `key` for the group and every file is still
+    /// as it wrote it. Returns the sizes of the files linked, or `None` when
+    /// the group must be rendered and written: then nothing was linked.
+    pub fn reuse(&self, rels: &[&str], key: &str) -> std::io::Result<Option<Vec<u64>>> {
+        self.check_interrupted()?;
+        let Some(first) = rels.first() else {
+            return Ok(None);
+        };
+        if self.previous_keys.get(first) != Some(&key) {
+            return Ok(None);
+        }
+        let mut group = Vec::with_capacity(rels.len());
+        for rel in rels {
+            let Some(record) = self.previous.get(rel) else {
+                continue;
+            };
+            let Some(stamp) = self.intact(rel, record) else {
+                return Ok(None);
+            };
+            group.push((*rel, *record, stamp));
+        }
+        if let Some(folder) = self.dir.join(first).parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        for (i, (rel, _, _)) in group.iter().enumerate() {
+            if std::fs::hard_link(self.target.real.join(rel), self.dir.join(rel)).is_err() {
+                // Undo, so the caller writes into a clean place.
+                for (rel, _, _) in &group[..i] {
+                    std::fs::remove_file(self.dir.join(rel))?;
+                }
+                return Ok(None);
+            }
+        }
+        let sizes = group.iter().map(|(_, r, _)| r.size).collect();
+        self.lock_files()
+            .extend(group.into_iter().map(|(rel, record, (mtime, ino))| {
+                let record = FileRecord {
+                    mtime_ns: Some(mtime),
+                    ino: Some(ino),
+                    ..record.clone()
+                };
+                (rel.to_owned(), record)
+            }));
+        self.record_key(first, key);
+        Ok(Some(sizes))
+    }
+
+    /// Records the input key of the group of files that starts at `rel`,
+    /// for the next build's [`Stage::reuse`].
+    pub fn record_key(&self, rel: &str, key: &str) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((rel.to_owned(), key.to_owned()));
+    }
+
+    /// `(mtime, inode)` of the previous build's `rel` when it still holds
+    /// the bytes `record` describes: trusted from `stat` when size, mtime
+    /// and inode are those recorded, else hashed again.
+    fn intact(&self, rel: &str, record: &FileRecord) -> Option<(i64, u64)> {
+        let path = self.target.real.join(rel);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() != record.size {
+            return None;
+        }
+        let now = stamp(&meta);
+        if (record.mtime_ns, record.ino) == (Some(now.0), Some(now.1)) {
+            return Some(now);
+        }
+        let digest = crate::file::sha256(&path).ok()?;
+        (hex(&digest) == record.sha256).then_some(now)
+    }
+
+    fn check_interrupted(&self) -> std::io::Result<()> {
         if self.interrupted.load(Ordering::Relaxed) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Interrupted,
                 "interrupted",
             ));
         }
-        let record = FileRecord {
-            size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(bytes)),
-        };
-        let path = self.dir.join(rel);
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder)?;
-        }
-        let same = self.previous.get(rel).is_some_and(|r| **r == record);
-        let outcome = if same && std::fs::hard_link(self.target.real.join(rel), &path).is_ok() {
-            Written::Kept
-        } else {
-            std::fs::write(&path, bytes)?;
-            Written::Wrote
-        };
-        self.lock_files().push((rel.to_owned(), record));
-        Ok(outcome)
+        Ok(())
     }
 
     /// The path of `rel` inside the stage (to set a copied file's mtime).
@@ -392,9 +530,14 @@ impl Stage<'_> {
             files: std::mem::take(&mut *self.lock_files())
                 .into_iter()
                 .collect(),
+            keys: std::mem::take(&mut *self.keys.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect(),
         };
+        let clock = std::time::Instant::now();
         let json = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
         std::fs::write(self.dir.join(MANIFEST), json)?;
+        tracing::debug!("manifest written in {:.2} s", clock.elapsed().as_secs_f64());
         std::fs::remove_file(self.dir.join(STAGE_MARK))?;
         let out = &self.target.real;
         if self.target.previous.is_none() {
@@ -402,8 +545,13 @@ impl Stage<'_> {
             std::fs::rename(&self.dir, out)?;
         } else {
             exchange(&self.dir, out)?;
+            tracing::debug!("swapped in at {:.2} s", clock.elapsed().as_secs_f64());
             // The stage's path now holds the previous build.
             remove_build(&self.dir, self.target.previous.as_ref());
+            tracing::debug!(
+                "previous build removed at {:.2} s",
+                clock.elapsed().as_secs_f64()
+            );
         }
         self.committed = true;
         Ok(())
@@ -444,9 +592,11 @@ fn exchange(stage: &Path, out: &Path) -> std::io::Result<()> {
 /// check) stays, and is reported.
 fn remove_build(dir: &Path, manifest: Option<&Manifest>) {
     if let Some(manifest) = manifest {
-        for rel in manifest.files.keys() {
+        use rayon::prelude::*;
+        // Hundreds of thousands of unlinks: spread over the pool.
+        manifest.files.par_iter().for_each(|(rel, _)| {
             let _ = std::fs::remove_file(dir.join(rel));
-        }
+        });
     }
     let _ = std::fs::remove_file(dir.join(MANIFEST));
     let _ = std::fs::remove_file(dir.join(STAGE_MARK));
@@ -675,6 +825,8 @@ mod tests {
             FileRecord {
                 size: 1,
                 sha256: String::new(),
+                mtime_ns: None,
+                ino: None,
             },
         );
         assert_eq!(foreign(out, &manifest), None);
@@ -689,5 +841,77 @@ mod tests {
             foreign(out, &manifest),
             Some(out.join("feeds/mine.txt").display().to_string())
         );
+    }
+
+    /// A build of `files` (path, bytes, input key) into `out`, each with its key.
+    fn build(data: &Path, out: &Path, files: &[(&str, &str, &str)]) -> Vec<Option<Vec<u64>>> {
+        let target = Target::prepare(data, out).unwrap();
+        let stage = target.stage(Arc::new(AtomicBool::new(false))).unwrap();
+        let mut reused = Vec::new();
+        for (rel, bytes, key) in files {
+            let sibling = format!("{rel}.gz");
+            let got = stage.reuse(&[rel, &sibling], key).unwrap();
+            if got.is_none() {
+                stage.write(rel, bytes.as_bytes()).unwrap();
+                stage.write(&sibling, b"gz").unwrap();
+                stage.record_key(rel, key);
+            }
+            reused.push(got);
+        }
+        stage.commit().unwrap();
+        reused
+    }
+
+    #[test]
+    fn a_group_is_reused_only_under_its_key_and_while_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let out = dir.path().join("out");
+        let ino = |rel: &str| {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata(out.join(rel)).unwrap().ino()
+        };
+        let first = build(
+            &data,
+            &out,
+            &[("a/index.html", "A", "k1"), ("b.rss", "B", "k2")],
+        );
+        assert_eq!(first, [None, None]);
+        let (a, b) = (ino("a/index.html"), ino("b.rss"));
+
+        // Same keys: linked, nothing written; a key that differs renders.
+        let again = build(
+            &data,
+            &out,
+            &[("a/index.html", "A", "k1"), ("b.rss", "B2", "k3")],
+        );
+        assert_eq!(again, [Some(vec![1, 2]), None]);
+        assert_eq!(ino("a/index.html"), a);
+        assert_ne!(ino("b.rss"), b);
+        assert_eq!(std::fs::read(out.join("b.rss")).unwrap(), b"B2");
+        let manifest = Manifest::read(&out).unwrap();
+        assert_eq!(manifest.keys["b.rss"], "k3");
+        assert!(manifest.files["a/index.html"].mtime_ns.is_some());
+
+        // Changed in OUT behind the build's back (same size, same mtime put
+        // back, but another inode): hashed, found different, not reused.
+        let page = out.join("a/index.html");
+        let mtime = std::fs::metadata(&page).unwrap().modified().unwrap();
+        // Written beside it first, so the new inode cannot reuse the old number.
+        let other = out.join("a/other");
+        std::fs::write(&other, "X").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        std::fs::rename(&other, &page).unwrap();
+        let repaired = build(&data, &out, &[("a/index.html", "A", "k1")]);
+        assert_eq!(repaired, [None]);
+        assert_eq!(std::fs::read(&page).unwrap(), b"A");
+        // And b.rss, no longer built, was removed with its sibling.
+        assert!(!out.join("b.rss").exists() && !out.join("b.rss.gz").exists());
     }
 }

@@ -99,6 +99,13 @@ impl LazyHtml {
         self.markdown.len()
     }
 
+    /// The Markdown source: with the configuration (which fixes the
+    /// sanitizer), all the rendered body depends on, so [`crate::inputs`]
+    /// keys pages by it.
+    pub fn source(&self) -> &str {
+        &self.markdown
+    }
+
     /// A body to render later with `sanitizer`.
     pub fn new(markdown: String, sanitizer: Sanitizer) -> Self {
         LazyHtml {

@@ -382,6 +382,19 @@ impl Snapshot {
 }
 
 impl Item<'_> {
+    /// The input key of this item's page for an incremental build
+    /// ([`crate::inputs`]): entry pages, later feed pages and later listing
+    /// pages. The pre-rendered resources and the sitemaps have none; a
+    /// build compares their bytes instead.
+    pub fn input(&self, keys: &crate::inputs::Keys) -> Option<String> {
+        match &self.work {
+            Work::News(entry) => keys.news(entry),
+            Work::FeedPage(feed, format) => keys.page(format.extension(), feed),
+            Work::Listing(feed) => keys.page("html", feed),
+            Work::Held(_) | Work::Sitemap => None,
+        }
+    }
+
     /// The resource, rendered as `serve` renders it on request (the same
     /// bytes), but never cached: a build writes each once.
     pub fn render(&self, snapshot: &Snapshot) -> Option<Arc<Resource>> {
