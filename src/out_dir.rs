@@ -278,13 +278,24 @@ impl Target {
             };
             let alive = Path::new("/proc").join(pid).exists();
             let path = entry.path();
-            if !alive && pid.parse::<u32>().is_ok() && path.join(STAGE_MARK).is_file() {
+            if alive || pid.parse::<u32>().is_err() {
+                continue;
+            }
+            if path.join(STAGE_MARK).is_file() {
                 match std::fs::remove_dir_all(&path) {
                     Ok(()) => {
                         tracing::info!("removed {} left by a build that stopped", path.display())
                     }
                     Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
                 }
+            } else if std::fs::remove_dir(&path).is_ok() {
+                // A build killed between creating its stage and marking it
+                // leaves it empty; rmdir removes only an empty folder, so
+                // nothing of anyone's can go with it.
+                tracing::info!(
+                    "removed empty {} left by a build that stopped",
+                    path.display()
+                );
             }
         }
     }
@@ -840,6 +851,32 @@ mod tests {
         assert_eq!(
             foreign(out, &manifest),
             Some(out.join("feeds/mine.txt").display().to_string())
+        );
+    }
+
+    #[test]
+    fn stages_of_dead_builds_go_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        // A pid above the kernel's largest (4,194,304) never runs.
+        let dead = |what: &str| dir.path().join(format!(".site.tmp-99999999{what}"));
+        let marked = dead("1");
+        std::fs::create_dir(&marked).unwrap();
+        std::fs::write(marked.join(STAGE_MARK), "").unwrap();
+        std::fs::write(marked.join("index.html"), "half").unwrap();
+        // Killed between making the stage and marking it.
+        let empty = dead("2");
+        std::fs::create_dir(&empty).unwrap();
+        // Not marked and not empty: not known to be Vestnik's.
+        let unknown = dead("3");
+        std::fs::create_dir(&unknown).unwrap();
+        std::fs::write(unknown.join("notes.txt"), "mine").unwrap();
+        Target::prepare(&data, &dir.path().join("site")).unwrap();
+        assert!(!marked.exists() && !empty.exists());
+        assert_eq!(
+            std::fs::read_to_string(unknown.join("notes.txt")).unwrap(),
+            "mine"
         );
     }
 

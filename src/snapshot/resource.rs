@@ -216,7 +216,14 @@ impl Resource {
         last_modified: Option<SystemTime>,
         body: Vec<u8>,
     ) -> Self {
-        let r = Self::new(content_type, last_modified, body).with_gzip_at(compress::ON_DEMAND_GZIP);
+        Self::new(content_type, last_modified, body).compress_on_demand()
+    }
+
+    /// This resource with the variants of a page rendered on request:
+    /// gzip at [`compress::ON_DEMAND_GZIP`], brotli as
+    /// [`compress::on_demand_brotli`] picks.
+    pub fn compress_on_demand(self) -> Self {
+        let r = self.with_gzip_at(compress::ON_DEMAND_GZIP);
         let (quality, lgwin) = compress::on_demand_brotli(r.identity.body.len());
         r.with_brotli_at(quality, lgwin)
     }
