@@ -115,7 +115,7 @@ impl Keys {
         for p in parts {
             h.update(p);
         }
-        hex(&h.finalize())
+        crate::text::hex(&h.finalize())
     }
 }
 
@@ -167,15 +167,6 @@ impl std::fmt::Write for Writer {
         self.0.update(s.as_bytes());
         Ok(())
     }
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest
-        .iter()
-        .fold(String::with_capacity(digest.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

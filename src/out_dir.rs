@@ -401,7 +401,7 @@ impl Stage<'_> {
         self.check_interrupted()?;
         let mut record = FileRecord {
             size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(bytes)),
+            sha256: crate::text::hex(&Sha256::digest(bytes)),
             mtime_ns: None,
             ino: None,
         };
@@ -501,7 +501,7 @@ impl Stage<'_> {
             return Some(now);
         }
         let digest = crate::file::sha256(&path).ok()?;
-        (hex(&digest) == record.sha256).then_some(now)
+        (crate::text::hex(&digest) == record.sha256).then_some(now)
     }
 
     fn check_interrupted(&self) -> std::io::Result<()> {
@@ -758,16 +758,6 @@ fn size(bytes: u64) -> String {
     } else {
         format!("{:.1} GiB", b / (KIB * KIB * KIB))
     }
-}
-
-fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write as _;
-    digest
-        .iter()
-        .fold(String::with_capacity(digest.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

@@ -90,6 +90,17 @@ pub fn slug_prefix(slug: &str, max: usize) -> &str {
     }
 }
 
+/// Bytes in lowercase hex, two digits each (digests in ETags and manifests).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

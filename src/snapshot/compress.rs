@@ -98,13 +98,7 @@ pub(super) fn brotli_at(data: &[u8], quality: i32, lgwin: i32) -> Vec<u8> {
 /// The first 128 bits of a digest in lowercase hex: short enough for a header,
 /// long enough that two bodies never share it by accident.
 pub fn hex_prefix(digest: &[u8]) -> String {
-    use std::fmt::Write as _;
-    digest[..16]
-        .iter()
-        .fold(String::with_capacity(32), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    crate::text::hex(&digest[..16])
 }
 
 /// What the worker hands back to the reload thread.
