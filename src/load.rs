@@ -1028,15 +1028,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn incremental_site_equals_a_fresh_load() {
+    /// A data directory whose `site.toml` has one section, `s`.
+    fn data_with_one_section() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
         std::fs::write(
-            d.join(SITE_FILE),
+            dir.path().join(SITE_FILE),
             "title = \"T\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n",
         )
         .unwrap();
+        dir
+    }
+
+    #[test]
+    fn incremental_site_equals_a_fresh_load() {
+        let dir = data_with_one_section();
+        let d = dir.path();
         for i in 0..20 {
             write(
                 d,
@@ -1092,13 +1098,8 @@ mod tests {
 
     #[test]
     fn media_files_are_measured_and_followed() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = data_with_one_section();
         let d = dir.path();
-        std::fs::write(
-            d.join(SITE_FILE),
-            "title = \"T\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n",
-        )
-        .unwrap();
         let entry = d.join(ENTRIES_DIR).join("a.md");
         std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
         std::fs::write(
@@ -1142,13 +1143,8 @@ mod tests {
     /// its problem without the entry file being touched.
     #[test]
     fn every_missing_media_file_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = data_with_one_section();
         let d = dir.path();
-        std::fs::write(
-            d.join(SITE_FILE),
-            "title = \"T\"\nbase_url = \"http://e.org/\"\ntimezone = \"UTC\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n",
-        )
-        .unwrap();
         std::fs::create_dir_all(d.join(ENTRIES_DIR)).unwrap();
         std::fs::create_dir_all(d.join(crate::urls::MEDIA_DIR)).unwrap();
         let media =
