@@ -83,6 +83,12 @@ pub struct BuildArgs {
     /// instead of now: entries due later, or expired by then, are left out.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Stage the whole tree and swap it with OUT in one step, so a web
+    /// server serving OUT never sees some files of the new build beside
+    /// files of the old; costs a link and an unlink per file. Without it, a
+    /// rebuild renames only the changed files into OUT.
+    #[arg(long)]
+    pub swap: bool,
 }
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -4,8 +4,9 @@
 //! Export writes the very bytes `serve` answers with, from the same
 //! [`Snapshot`], plus `.gz` and `.br` siblings for servers that send
 //! precompressed files (nginx `gzip_static`/`brotli_static`). It writes into a
-//! stage beside OUT and swaps it into place ([`crate::out_dir`]), so a web
-//! server never sees half a build, and nothing Vestnik did not write is lost.
+//! stage beside OUT and puts it in place from there ([`crate::out_dir`]), so
+//! a web server never sees a half-written file, a stopped build is finished
+//! or undone, and nothing Vestnik did not write is lost.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use std::sync::atomic::AtomicBool;
 use rayon::prelude::*;
 
 use crate::inputs::Keys;
-use crate::out_dir::{Stage, Target, Written};
+use crate::out_dir::fresh::Fresh;
+use crate::out_dir::{Commit, Stage, Target, Written};
 use crate::snapshot::{Encoding, Resource, Snapshot};
 
 /// What an export wrote.
@@ -26,7 +28,7 @@ pub struct Stats {
     pub files: usize,
     /// Bytes of every file of the build, kept ones included.
     pub bytes: u64,
-    /// Files whose bytes equal the previous build's, linked instead of written.
+    /// Files whose bytes equal the previous build's, kept instead of written.
     pub kept: usize,
     /// Files of the previous build that this one no longer has.
     pub removed: usize,
@@ -61,29 +63,41 @@ impl std::ops::Add for Stats {
 /// the home and section pages, the sitemaps) to its file ([`Key::file`])
 /// in a stage beside `target`, copies the servable files of `DATA/media/`
 /// of `media_from` (see [`crate::media::list`]) so the enclosure URLs of
-/// the exported feeds resolve, and swaps the stage in. Files whose bytes
+/// the exported feeds resolve, and puts the stage in place. Files whose bytes
 /// equal the previous build's keep their inode and mtime, and a page whose
-/// input key ([`crate::inputs`]) the previous build recorded is linked from
-/// it without being rendered. Once `interrupted` is set the build stops,
-/// and the stage is removed.
+/// input key ([`crate::inputs`]) the previous build recorded is kept
+/// without being rendered. Once `interrupted` is set the build stops,
+/// and the stage is removed. The build is put in place as `how` says, and
+/// its manifest records `inputs` ([`crate::out_dir::fresh`]) when given.
 pub fn export(
     snapshot: &Snapshot,
     media_from: Option<&Path>,
     target: &Target,
-    interrupted: Arc<AtomicBool>,
+    how: How,
 ) -> std::io::Result<Stats> {
     // Explained once the stage is gone, so a full disk's free space counts
     // what the unfinished build held.
-    write_build(snapshot, media_from, target, interrupted).map_err(|e| target.explain(e))
+    write_build(snapshot, media_from, target, how).map_err(|e| target.explain(e))
+}
+
+/// How an export is put in place.
+#[derive(Debug, Clone)]
+pub struct How {
+    /// Whole or in place ([`Commit`]).
+    pub commit: Commit,
+    /// The digest of what the build read, for the next build's check.
+    pub inputs: Option<String>,
+    /// Set by a signal: stop between two files.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 fn write_build(
     snapshot: &Snapshot,
     media_from: Option<&Path>,
     target: &Target,
-    interrupted: Arc<AtomicBool>,
+    how: How,
 ) -> std::io::Result<Stats> {
-    let stage = target.stage(interrupted)?;
+    let stage = target.stage(how.interrupted, how.commit)?;
     let clock = std::time::Instant::now();
     let keys = Keys::new(&snapshot.site, crate::inputs::program_digest());
     let keys = keys.as_ref();
@@ -113,7 +127,10 @@ fn write_build(
     tracing::debug!("staged in {:.2} s", clock.elapsed().as_secs_f64());
     let mut stats = result?;
     stats.removed = stage.removed();
-    stage.commit()?;
+    let fresh = how
+        .inputs
+        .and_then(|inputs| Fresh::new(inputs, &snapshot.site, stats.resources));
+    stage.commit(fresh)?;
     Ok(stats)
 }
 
@@ -149,7 +166,7 @@ fn total(writes: impl ParallelIterator<Item = std::io::Result<Stats>>) -> std::i
 
 /// Writes the resource `render` makes into `file` in the stage, unless the
 /// previous build recorded the same input key (`input`) for that file: then
-/// its files are linked from there, and nothing is rendered.
+/// its files are kept, and nothing is rendered.
 fn write_keyed(
     out: &Stage<'_>,
     file: &str,

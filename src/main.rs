@@ -129,6 +129,32 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     );
     // The clock is read here; `--at` builds as of another time.
     let cutoff = args.at.unwrap_or_else(chrono::Utc::now);
+    let inputs = vestnik::out_dir::fresh::inputs(data, args.base_url.as_ref());
+    tracing::debug!("inputs read at {:.2} s", started.elapsed().as_secs_f64());
+    if let Some((manifest, fresh)) = inputs
+        .as_deref()
+        .and_then(|inputs| target.fresh(inputs, cutoff))
+    {
+        // Nothing the build reads changed, and OUT is as it was written.
+        for problem in &fresh.problems {
+            tracing::warn!("{problem}");
+        }
+        eprintln!(
+            "{} is up to date: nothing under {} changed since it was built",
+            out.display(),
+            data.display()
+        );
+        let files = manifest.files.len();
+        let stats = vestnik::export::Stats {
+            resources: fresh.resources,
+            files,
+            bytes: manifest.files.values().map(|f| f.size).sum(),
+            kept: files,
+            removed: 0,
+        };
+        report(&stats, out, started, fresh.next_due, fresh.next_change);
+        return Ok(ExitCode::SUCCESS);
+    }
     let site = vestnik::load_site_at(data, args.base_url.clone(), Some(cutoff))
         .map_err(|d| anyhow::anyhow!("{d}"))
         .with_context(|| format!("cannot load {}", data.display()))?;
@@ -151,7 +177,16 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let next_change = site.schedule.next_change;
     let snapshot = vestnik::snapshot::Snapshot::build(Arc::new(site));
     tracing::debug!("snapshot at {:.2} s", started.elapsed().as_secs_f64());
-    let stats = match vestnik::export::export(&snapshot, Some(data), &target, interrupted) {
+    let how = vestnik::export::How {
+        commit: if args.swap {
+            vestnik::out_dir::Commit::Whole
+        } else {
+            vestnik::out_dir::Commit::InPlace
+        },
+        inputs,
+        interrupted,
+    };
+    let stats = match vestnik::export::export(&snapshot, Some(data), &target, how) {
         Ok(stats) => stats,
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
             eprintln!(
@@ -165,6 +200,18 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot write {}; it was left as it was", out.display()));
         }
     };
+    report(&stats, out, started, next_due, next_change);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary line of a build, and when to build again.
+fn report(
+    stats: &vestnik::export::Stats,
+    out: &std::path::Path,
+    started: std::time::Instant,
+    next_due: Option<chrono::DateTime<chrono::FixedOffset>>,
+    next_change: Option<chrono::DateTime<chrono::Utc>>,
+) {
     eprintln!(
         "built {} resources as {} files ({} bytes) in {} in {:.2} s: {} written, {} kept, {} removed",
         stats.resources,
@@ -185,5 +232,4 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     } else if let Some(t) = next_change {
         eprintln!("an entry expires at {}; build again then", t.to_rfc3339());
     }
-    Ok(ExitCode::SUCCESS)
 }

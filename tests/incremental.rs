@@ -55,8 +55,15 @@ struct Summary {
 
 /// Runs `vestnik build --at AT data out` and reads its summary line.
 fn build(data: &Path, out: &Path) -> Summary {
+    build_with(data, out, &["--at", AT]).0
+}
+
+/// Runs `vestnik build ARGS data out`; its summary line, and whether it
+/// found OUT up to date without loading anything.
+fn build_with(data: &Path, out: &Path, args: &[&str]) -> (Summary, bool) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestnik"));
-    cmd.args(["build", "--at", AT])
+    cmd.arg("build")
+        .args(args)
         .arg(data)
         .arg(out)
         .current_dir(data.parent().unwrap());
@@ -76,11 +83,12 @@ fn build(data: &Path, out: &Path) -> Summary {
         n.parse()
             .unwrap_or_else(|_| panic!("{what} is not a number in {line}"))
     };
-    Summary {
+    let summary = Summary {
         written: count("written"),
         kept: count("kept"),
         removed: count("removed"),
-    }
+    };
+    (summary, stderr.contains(" is up to date: nothing under "))
 }
 
 /// One file of a build: its inode, its mtime and its bytes.
@@ -197,7 +205,8 @@ fn a_rebuild_writes_only_what_changed_and_equals_a_fresh_build() {
     tick();
 
     // No change: nothing written, every file the very same inode and mtime.
-    let again = build(&data, &out);
+    let (again, skipped) = build_with(&data, &out, &["--at", AT]);
+    assert!(skipped, "an unchanged rebuild loaded and rendered");
     assert_eq!(
         again,
         Summary {
@@ -327,4 +336,77 @@ fn a_file_changed_in_out_is_written_again() {
     assert_eq!(summary.written, 1, "{summary:?}");
     assert_eq!(std::fs::read(&page).unwrap(), good);
     equals_fresh(&data, &out, "repaired");
+}
+
+/// A rebuild is skipped (nothing loaded, rendered or written) only while
+/// nothing it reads changed and its time lies where the previous output
+/// holds: from the previous cutoff until the schedule's next change.
+#[test]
+fn a_rebuild_is_skipped_only_while_nothing_it_reads_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("site");
+    fixture(&data);
+    // Due four days after AT.
+    std::fs::write(
+        data.join("entries/2024/later.md"),
+        "+++\ntitle = \"Позже\"\ndate = \"2024-02-05T10:00:00+07:00\"\nsections = [\"a\"]\n+++\n\nТекст.\n",
+    )
+    .unwrap();
+    let at = |t: &str| build_with(&data, &out, &["--at", t]);
+    let (cold, skipped) = at(AT);
+    assert!(!skipped && cold.written > 0);
+    let first = tree(&out);
+    for (when, skip) in [
+        (AT, true),
+        ("2024-02-05T09:59:59+07:00", true),
+        // Before the recorded cutoff: not known to hold.
+        ("2024-01-31T23:00:00+07:00", false),
+    ] {
+        tick();
+        let (summary, skipped) = at(when);
+        assert_eq!(skipped, skip, "at {when}");
+        assert_eq!(summary.written, 0, "at {when}: {summary:?}");
+        assert_eq!(tree(&out), first, "at {when}");
+    }
+    // Due now: built, and the new entry is there.
+    let (due, skipped) = at("2024-02-05T10:00:00+07:00");
+    assert!(!skipped);
+    assert!(due.written > 0, "{due:?}");
+    assert!(out.join("news/later/index.html").is_file());
+    // Back to AT: built again, without it.
+    let (back, skipped) = at(AT);
+    assert!(!skipped && back.removed > 0, "{back:?}");
+    assert!(!out.join("news/later").exists());
+    assert_eq!(
+        tree(&out).keys().collect::<Vec<_>>(),
+        first.keys().collect::<Vec<_>>()
+    );
+
+    // A file touched under DATA: loaded again, nothing written.
+    tick();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(data.join("entries/2024/e01.md"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
+    let (touched, skipped) = at(AT);
+    assert!(!skipped);
+    assert_eq!(touched.written, 0, "{touched:?}");
+    assert!(at(AT).1, "not skipped after the touch was built");
+
+    // A file of OUT removed: built again, and put back.
+    std::fs::remove_file(out.join("news/e02/index.html")).unwrap();
+    let (repaired, skipped) = at(AT);
+    assert!(!skipped);
+    assert_eq!(repaired.written, 1, "{repaired:?}");
+    equals_fresh(&data, &out, "repaired");
+
+    // An edit built with --swap (the whole tree staged and swapped in)
+    // ends in the same tree as one built in place.
+    tick();
+    write_entry(&data, 5, "Новость 5", "Исправленный первый абзац.");
+    let (swapped, skipped) = build_with(&data, &out, &["--at", AT, "--swap"]);
+    assert!(!skipped && swapped.written > 0, "{swapped:?}");
+    equals_fresh(&data, &out, "swapped");
 }

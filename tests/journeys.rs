@@ -660,10 +660,14 @@ fn build_data_site_then_again_writes_only_changes() {
     let before = mtimes(&site);
     std::thread::sleep(Duration::from_millis(20));
 
-    // Again, unchanged: nothing written, every mtime kept.
+    // Again, unchanged: nothing loaded or written, every mtime kept.
     let out = project.run("target/release/vestnik build data site");
     assert_eq!(out.status.code(), Some(0));
     let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("site is up to date: nothing under data changed since it was built"),
+        "{said}"
+    );
     assert!(said.contains(": 0 written,"), "{said}");
     assert!(said.contains(" 0 removed"), "{said}");
     let touched: Vec<PathBuf> = mtimes(&site)
@@ -725,12 +729,14 @@ fn build_data_site_then_again_writes_only_changes() {
             .collect()
     };
     // The manifest records each file's inode and mtime, facts about the
-    // folder rather than the site: compared without them.
+    // folder rather than the site, and when each build ran (its clock):
+    // compared without them.
     let without_stat = |dir: &Path| {
         let mut m = vestnik::out_dir::Manifest::read(dir).unwrap();
         for r in m.files.values_mut() {
             (r.mtime_ns, r.ino) = (None, None);
         }
+        assert!(m.fresh.take().is_some(), "no inputs recorded in {dir:?}");
         m
     };
     assert_eq!(without_stat(&site), without_stat(&fresh));
