@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::inputs::Keys;
 use crate::out_dir::fresh::Fresh;
 use crate::out_dir::{Commit, Stage, Target, Written};
-use crate::snapshot::{Encoding, Resource, Snapshot};
+use crate::snapshot::{Encoding, Item, Resource, Snapshot};
 
 /// What an export wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +111,12 @@ fn write_build(
             let stats = match item.key.file() {
                 Some(file) => {
                     let input = keys.and_then(|k| item.input(k));
-                    write_keyed(&stage, &file, input, || item.render(snapshot))
+                    let write = Write {
+                        file: &file,
+                        item,
+                        keys,
+                    };
+                    write_keyed(&stage, &write, input, || item.render(snapshot))
                 }
                 None => Ok(Stats::default()),
             };
@@ -169,12 +174,13 @@ fn total(writes: impl ParallelIterator<Item = std::io::Result<Stats>>) -> std::i
 /// its files are kept, and nothing is rendered.
 fn write_keyed(
     out: &Stage<'_>,
-    file: &str,
+    write: &Write<'_>,
     input: Option<String>,
     render: impl FnOnce() -> Option<Arc<Resource>>,
 ) -> std::io::Result<Stats> {
+    let file = write.file;
     let Some(input) = input else {
-        return render().map_or(Ok(Stats::default()), |r| write_at(out, file, &r));
+        return render().map_or(Ok(Stats::default()), |r| write_at(out, write, &r));
     };
     let rels = ENCODINGS.map(|e| format!("{file}{}", e.file_suffix().unwrap_or("")));
     if let Some(sizes) = out.reuse(&rels.each_ref().map(String::as_str), &input)? {
@@ -189,7 +195,7 @@ fn write_keyed(
     let Some(resource) = render() else {
         return Ok(Stats::default());
     };
-    let stats = write_at(out, file, &resource)?;
+    let stats = write_at(out, write, &resource)?;
     out.record_key(file, &input);
     Ok(stats)
 }
@@ -197,19 +203,63 @@ fn write_keyed(
 /// The files of a resource: the identity body first, then its siblings.
 const ENCODINGS: [Encoding; 3] = [Encoding::Identity, Encoding::Gzip, Encoding::Brotli];
 
-/// Writes a resource into `file` in the stage, with a sibling per
-/// compressed variant.
-fn write_at(out: &Stage<'_>, file: &str, r: &Resource) -> std::io::Result<Stats> {
+/// Where and how one resource is written.
+struct Write<'a> {
+    /// Its file, relative to OUT.
+    file: &'a str,
+    /// What it is: whether it gets a `.gz` and a `.br` sibling, and how
+    /// they are compressed ([`Item::has_siblings`], [`Item::compress`]).
+    item: &'a Item<'a>,
+    /// The site's input keys, for the siblings' key.
+    keys: Option<&'a Keys>,
+}
+
+/// Writes a resource into its file in the stage, and when it has siblings,
+/// one per compressed variant. A resource not compressed yet is compressed
+/// here, unless its identity bytes are those the previous build compressed
+/// (the siblings' input key, [`Keys::siblings`]): then its siblings are
+/// kept.
+fn write_at(out: &Stage<'_>, write: &Write<'_>, r: &Resource) -> std::io::Result<Stats> {
+    let file = write.file;
     let mut stats = Stats {
         resources: 1,
         ..Stats::default()
     };
-    for encoding in ENCODINGS {
-        let Some(variant) = r.variant(encoding) else {
-            continue;
-        };
-        let rel = format!("{file}{}", encoding.file_suffix().unwrap_or(""));
-        stats.count(out.write(&rel, &variant.body)?, variant.body.len());
+    let rel = |encoding: Encoding| format!("{file}{}", encoding.file_suffix().unwrap_or(""));
+    let siblings = |r: &Resource, stats: &mut Stats| -> std::io::Result<()> {
+        for encoding in [Encoding::Gzip, Encoding::Brotli] {
+            if let Some(variant) = r.variant(encoding) {
+                stats.count(
+                    out.write(&rel(encoding), &variant.body)?,
+                    variant.body.len(),
+                );
+            }
+        }
+        Ok(())
+    };
+    let Some(identity) = r.variant(Encoding::Identity) else {
+        return Ok(stats);
+    };
+    stats.count(out.write(file, &identity.body)?, identity.body.len());
+    if !write.item.has_siblings() {
+        return Ok(stats);
     }
+    if !r.pending() {
+        siblings(r, &mut stats)?;
+        return Ok(stats);
+    }
+    let Some(key) = write.keys.map(|k| k.siblings(&identity.body)) else {
+        siblings(&write.item.compress(r), &mut stats)?;
+        return Ok(stats);
+    };
+    let (gz, br) = (rel(Encoding::Gzip), rel(Encoding::Brotli));
+    if let Some(sizes) = out.reuse(&[&gz, &br], &key)? {
+        stats.files += sizes.len();
+        stats.bytes += sizes.iter().sum::<u64>();
+        stats.kept += sizes.len();
+        return Ok(stats);
+    }
+    siblings(&write.item.compress(r), &mut stats)?;
+    out.record_key(&gz, &key);
     Ok(stats)
 }

@@ -108,6 +108,13 @@ impl Keys {
         Some(self.key("page", &[&head]))
     }
 
+    /// The key of the compressed siblings of a resource whose identity
+    /// bytes are `body`: they are a function of those bytes and of the
+    /// program alone.
+    pub fn siblings(&self, body: &[u8]) -> String {
+        self.key("siblings", &[&Sha256::digest(body).into()])
+    }
+
     fn key(&self, what: &str, parts: &[&[u8; 32]]) -> String {
         let mut h = Sha256::new();
         h.update(self.site);

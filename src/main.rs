@@ -175,7 +175,8 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let next_due = site.schedule.next_due;
     let next_change = site.schedule.next_change;
-    let snapshot = vestnik::snapshot::Snapshot::build(Arc::new(site));
+    // Not compressed yet: export compresses only what changed.
+    let snapshot = vestnik::snapshot::Snapshot::build_from(Arc::new(site), None);
     tracing::debug!("snapshot at {:.2} s", started.elapsed().as_secs_f64());
     let how = vestnik::export::How {
         commit: if args.swap {

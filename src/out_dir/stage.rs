@@ -305,32 +305,43 @@ pub(super) fn finish_stopped(dir: &Path, out: &Path) -> std::io::Result<bool> {
 fn apply(dir: &Path, out: &Path, next: &Manifest, previous: &Manifest) -> std::io::Result<()> {
     // What links to what comes after it: media and entry pages, then later
     // pages, then first pages and feeds, then the sitemaps.
-    let mut staged: Vec<&str> = next
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|rel| dir.join(rel).is_file())
+    // Read from the stage itself, which holds only what changed.
+    let mut staged: Vec<String> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(dir).ok()?.to_str()?.to_owned();
+            next.files.contains_key(&rel).then_some(rel)
+        })
         .collect();
-    staged.sort_by_key(|rel| (rank(rel), *rel));
+    staged.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
     let mut made = BTreeSet::new();
-    for rel in staged {
+    for rel in &staged {
         let to = out.join(rel);
         if let Some(folder) = to.parent().filter(|f| made.insert(f.to_path_buf())) {
             std::fs::create_dir_all(folder)?;
         }
         std::fs::rename(dir.join(rel), &to)?;
     }
-    let mut emptied = BTreeSet::new();
-    for rel in previous
+    let gone: Vec<&String> = previous
         .files
         .keys()
         .filter(|r| !next.files.contains_key(*r))
+        .collect();
     {
-        match std::fs::remove_file(out.join(rel)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        use rayon::prelude::*;
+        // Up to hundreds of thousands of unlinks: spread over the pool.
+        gone.par_iter()
+            .try_for_each(|rel| match std::fs::remove_file(out.join(rel)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            })?;
+    }
+    let mut emptied = BTreeSet::new();
+    for rel in gone {
         let mut p = Path::new(rel.as_str());
         while let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
             emptied.insert(parent.to_path_buf());

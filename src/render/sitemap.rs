@@ -46,12 +46,20 @@ fn pages(site: &Site) -> Vec<Page> {
     let config = &site.config;
     let mut newest: Option<DateTime<FixedOffset>> = None;
     let mut sections: Vec<Option<DateTime<FixedOffset>>> = vec![None; config.sections.len()];
+    // By slug, so each entry costs a lookup per section it names, not a
+    // comparison per configured section.
+    let index: std::collections::HashMap<&str, usize> = config
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.slug.as_str(), i))
+        .collect();
     let mut news = Vec::with_capacity(site.entries.len());
     for e in &site.entries {
         let changed = e.modified();
         newest = newest.max(Some(changed));
-        for (i, s) in config.sections.iter().enumerate() {
-            if e.sections.contains(&s.slug) {
+        for slug in &e.sections {
+            if let Some(&i) = index.get(slug.as_str()) {
                 sections[i] = sections[i].max(Some(changed));
             }
         }

@@ -139,7 +139,11 @@ impl Snapshot {
             Key::Sitemap | Key::SitemapChild(_) | Key::NewsSitemap => self
                 .later
                 .by_key
-                .get_or_insert_with(key, || self.render_sitemap(key).map(Arc::new).ok_or(()))
+                .get_or_insert_with(key, || {
+                    self.render_sitemap(key, Siblings::Compute)
+                        .map(Arc::new)
+                        .ok_or(())
+                })
                 .map_err(|()| Miss::NotFound),
             _ => self.resources.get(key).cloned().ok_or(Miss::NotFound),
         }
@@ -289,7 +293,7 @@ impl Snapshot {
 
     /// A sitemap, rendered (crawlers fetch them far less often than an
     /// edit happens); `None` for a child past the last.
-    fn render_sitemap(&self, key: &Key) -> Option<Resource> {
+    fn render_sitemap(&self, key: &Key, siblings: Siblings) -> Option<Resource> {
         let site = &*self.site;
         let body = match key {
             Key::Sitemap => render::sitemap::render(site),
@@ -297,11 +301,11 @@ impl Snapshot {
             Key::SitemapChild(n) => render::sitemap::render_child(site, *n)?,
             _ => return None,
         };
-        Some(Resource::on_demand(
+        Some(siblings.on_demand(Resource::new(
             XML,
             site.newest().map(SystemTime::from),
             body,
-        ))
+        )))
     }
 
     /// Every key this snapshot serves that `vestnik build` exports: the
@@ -396,11 +400,29 @@ impl Item<'_> {
         }
     }
 
+    /// Whether a build writes this resource's compressed siblings: the
+    /// standard resources and the sitemaps (see [`Siblings`]).
+    pub fn has_siblings(&self) -> bool {
+        matches!(self.work, Work::Held(_) | Work::Sitemap)
+    }
+
+    /// `r`, as [`Item::render`] gave it, with the compressed variants
+    /// `serve` has for it: the standard ones' ([`Resource::finish`]) for a
+    /// resource of a snapshot not compressed yet ([`Snapshot::build_from`]),
+    /// a page rendered on request's for a sitemap. A build calls it only
+    /// for what changed.
+    pub fn compress(&self, r: &Resource) -> Resource {
+        match self.work {
+            Work::Sitemap => r.clone().compress_on_demand(),
+            _ => r.finish(),
+        }
+    }
+
     /// The resource, rendered as `serve` renders it on request (the same
     /// bytes), but never cached: a build writes each once. Entry pages and
     /// later pages of feeds and listings come without compressed variants
-    /// (see [`Siblings`]); the standard resources and the sitemaps with
-    /// theirs.
+    /// (see [`Siblings`]), and so do the sitemaps: a build compresses them
+    /// only when they changed ([`Item::compress`]).
     pub fn render(&self, snapshot: &Snapshot) -> Option<Arc<Resource>> {
         let none = Siblings::Skip;
         Some(match &self.work {
@@ -408,7 +430,7 @@ impl Item<'_> {
             Work::News(entry) => Arc::new(snapshot.render_news_page(entry, none)),
             Work::FeedPage(feed, format) => Arc::new(feed_page(feed, *format, none)),
             Work::Listing(feed) => Arc::new(listing_page(feed, none)),
-            Work::Sitemap => Arc::new(snapshot.render_sitemap(&self.key)?),
+            Work::Sitemap => Arc::new(snapshot.render_sitemap(&self.key, none)?),
         })
     }
 }
