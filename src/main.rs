@@ -120,17 +120,20 @@ fn build_command(args: &vestnik::cli::BuildArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("usage: vestnik build [DATA] OUT"),
     };
     let started = std::time::Instant::now();
-    // Checked before loading, so a refused OUT costs nothing and says why.
-    let target = vestnik::out_dir::Target::prepare(data, out)?;
+    // Checked before loading, so a refused OUT costs nothing and says why;
+    // what DATA looks like is read meanwhile.
+    let (target, inputs) = rayon::join(
+        || vestnik::out_dir::Target::prepare(data, out),
+        || vestnik::out_dir::fresh::inputs(data, args.base_url.as_ref()),
+    );
+    let target = target?;
     tracing::debug!(
-        "checked {} in {:.2} s",
+        "checked {} and read its inputs in {:.2} s",
         out.display(),
         started.elapsed().as_secs_f64()
     );
     // The clock is read here; `--at` builds as of another time.
     let cutoff = args.at.unwrap_or_else(chrono::Utc::now);
-    let inputs = vestnik::out_dir::fresh::inputs(data, args.base_url.as_ref());
-    tracing::debug!("inputs read at {:.2} s", started.elapsed().as_secs_f64());
     if let Some((manifest, fresh)) = inputs
         .as_deref()
         .and_then(|inputs| target.fresh(inputs, cutoff))

@@ -352,36 +352,57 @@ fn remove_dead_stages(out: &Path) {
     }
 }
 
-/// The first thing in `out` that `manifest` does not account for: a file it
-/// does not list, or a folder holding none of its files.
+/// The first thing in `out` (by path) that `manifest` does not account
+/// for: a file it does not list, or a folder holding none of its files.
+/// Each folder is read on rayon's pool; only the names are read, not stat.
 fn foreign(out: &Path, manifest: &Manifest) -> Option<String> {
+    use rayon::prelude::*;
     let mut folders = std::collections::HashSet::new();
+    folders.insert(PathBuf::new());
     for rel in manifest.files.keys() {
         let mut p = Path::new(rel.as_str());
         while let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
-            folders.insert(parent.to_path_buf());
+            if !folders.insert(parent.to_path_buf()) {
+                break;
+            }
             p = parent;
         }
     }
-    let walk = walkdir::WalkDir::new(out).min_depth(1).follow_links(false);
-    for entry in walk {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => return Some(format!("an unreadable path ({e})")),
-        };
-        let rel = entry.path().strip_prefix(out).unwrap_or(entry.path());
-        let known = if entry.file_type().is_dir() {
-            folders.contains(rel)
-        } else {
-            rel == Path::new(MANIFEST)
-                || (entry.file_type().is_file()
-                    && rel.to_str().is_some_and(|r| manifest.files.contains_key(r)))
-        };
-        if !known {
-            return Some(entry.path().display().to_string());
-        }
-    }
-    None
+    let list: Vec<&PathBuf> = folders.iter().collect();
+    list.par_iter()
+        .filter_map(|folder| {
+            let dir = out.join(folder);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                // A folder of the manifest that is gone has nothing foreign.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(e) => return Some(format!("an unreadable path ({}: {e})", dir.display())),
+            };
+            entries
+                .map(|entry| {
+                    let entry = entry
+                        .map_err(|e| format!("an unreadable path ({}: {e})", dir.display()))?;
+                    let rel = folder.join(entry.file_name());
+                    let kind = entry
+                        .file_type()
+                        .map_err(|e| format!("an unreadable path ({e})"))?;
+                    let known = if kind.is_dir() {
+                        folders.contains(&rel)
+                    } else {
+                        rel == Path::new(MANIFEST)
+                            || (kind.is_file()
+                                && rel.to_str().is_some_and(|r| manifest.files.contains_key(r)))
+                    };
+                    if known {
+                        Ok(())
+                    } else {
+                        Err(out.join(&rel).display().to_string())
+                    }
+                })
+                .filter_map(Result::err)
+                .min()
+        })
+        .min()
 }
 
 /// `path` made absolute against `cwd`, with symlinks resolved in the part
