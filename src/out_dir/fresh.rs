@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Manifest, Target, stamp};
+use super::{Manifest, Target};
 use crate::model::Site;
 
 /// What a build read and how long its output holds, kept in the manifest.
@@ -143,14 +143,7 @@ impl Target {
         }
         let out = &self.real;
         let intact = manifest.files.par_iter().all(|(rel, record)| {
-            std::fs::symlink_metadata(out.join(rel)).is_ok_and(|meta| {
-                meta.is_file()
-                    && meta.len() == record.size
-                    && (record.mtime_ns, record.ino) == {
-                        let (mtime, ino) = stamp(&meta);
-                        (Some(mtime), Some(ino))
-                    }
-            })
+            std::fs::symlink_metadata(out.join(rel)).is_ok_and(|meta| record.stat_matches(&meta))
         });
         intact.then_some((manifest, fresh))
     }

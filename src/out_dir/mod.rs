@@ -110,6 +110,16 @@ impl FileRecord {
     fn same_bytes(&self, other: &FileRecord) -> bool {
         self.size == other.size && self.sha256 == other.sha256
     }
+
+    /// Whether `meta` (from `lstat`) is of the very file this records: a
+    /// regular file of the recorded size, mtime and inode. Says nothing of
+    /// its bytes when it is not.
+    fn stat_matches(&self, meta: &std::fs::Metadata) -> bool {
+        let (mtime, ino) = stamp(meta);
+        meta.is_file()
+            && meta.len() == self.size
+            && (self.mtime_ns, self.ino) == (Some(mtime), Some(ino))
+    }
 }
 
 /// `(mtime in ns, inode)` of a file's metadata.

@@ -272,12 +272,12 @@ impl Drop for Stage<'_> {
 /// those recorded, else hashed again.
 pub(super) fn intact(path: &Path, record: &FileRecord) -> Option<(i64, u64)> {
     let meta = std::fs::symlink_metadata(path).ok()?;
+    let now = stamp(&meta);
+    if record.stat_matches(&meta) {
+        return Some(now);
+    }
     if !meta.is_file() || meta.len() != record.size {
         return None;
-    }
-    let now = stamp(&meta);
-    if (record.mtime_ns, record.ino) == (Some(now.0), Some(now.1)) {
-        return Some(now);
     }
     let digest = crate::file::sha256(path).ok()?;
     (crate::text::hex(&digest) == record.sha256).then_some(now)
@@ -426,6 +426,15 @@ mod tests {
     use super::*;
     use crate::out_dir::stamp;
 
+    /// A temporary folder holding an empty `data`, and where `out` goes.
+    fn folders() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let out = dir.path().join("out");
+        (dir, data, out)
+    }
+
     /// A build of `files` (path, bytes, input key) into `out`, each with its key.
     fn build_as(
         commit: Commit,
@@ -463,10 +472,7 @@ mod tests {
     }
 
     fn reuse_under(commit: Commit) {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        let out = dir.path().join("out");
+        let (_dir, data, out) = folders();
         let ino = |rel: &str| {
             use std::os::unix::fs::MetadataExt as _;
             std::fs::metadata(out.join(rel)).unwrap().ino()
@@ -530,10 +536,7 @@ mod tests {
 
     #[test]
     fn an_update_stopped_during_its_renames_is_finished_by_the_next_build() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        let out = dir.path().join("out");
+        let (dir, data, out) = folders();
         let v1 = [
             ("a/index.html", "A", "k1"),
             ("b.rss", "B", "k2"),
@@ -577,10 +580,7 @@ mod tests {
 
     #[test]
     fn an_update_renames_only_what_changed_and_removes_what_went() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        let out = dir.path().join("out");
+        let (_dir, data, out) = folders();
         let ino = |rel: &str| {
             use std::os::unix::fs::MetadataExt as _;
             std::fs::metadata(out.join(rel)).unwrap().ino()
