@@ -39,6 +39,7 @@ pub mod import;
 pub mod inputs;
 pub mod listen;
 pub mod load;
+pub mod logging;
 pub mod media;
 pub mod model;
 pub mod new;

@@ -5,37 +5,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use vestnik::cli::{Cli, Command};
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). For `serve`,
-/// lines (access logs among them) go through a buffer that a thread of its
-/// own writes out, so no request waits on stderr: a slow journal or
-/// terminal costs memory (up to 128k lines), never latency. Nothing is
-/// dropped; past that the request path waits. The other commands write
-/// directly, in order with what they print.
-fn logging(serve: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if !serve {
-        logs.with_writer(std::io::stderr).init();
-        return None;
-    }
-    // The writer thread flushes whenever it has drained what is waiting.
-    let buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(buffered);
-    logs.with_writer(writer).init();
-    Some(guard)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Kept until main returns: dropping it writes what is still buffered.
-    let _flush = logging(matches!(cli.command, Command::Serve(_)));
+    let _flush = vestnik::logging::init(matches!(cli.command, Command::Serve(_)));
     let result = match cli.command {
         Command::Serve(args) => vestnik::app::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Check { data } => check_command(&data),

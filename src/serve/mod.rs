@@ -209,17 +209,20 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: &Request<Incoming>) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    tracing::info!(
-        target: "vestnik::access",
-        client = %client,
-        peer = %peer.ip(),
-        method = %req.method(),
-        path = %req.uri().path(),
-        status = response.status().as_u16(),
+    crate::logging::access(&crate::logging::Access {
+        client,
+        peer: peer.ip(),
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        status: response.status().as_u16(),
         bytes,
-        micros = started.elapsed().as_micros() as u64,
-        user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-"),
-    );
+        micros: started.elapsed().as_micros() as u64,
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+    });
     if shared.observers.is_some() {
         let route = Route::of(req.uri().path());
         shared.observers.answered(
