@@ -200,13 +200,51 @@ fn report(
         stats.kept,
         stats.removed,
     );
-    // So a cron job knows when to build again.
-    if let Some(due) = next_due {
-        eprintln!(
+    if let Some(hint) = rebuild_hint(next_due, next_change) {
+        eprintln!("{hint}");
+    }
+}
+
+/// When to build again, so a cron job knows: the next scheduled entry's due
+/// time, else the next time the clock alone changes what is published (an
+/// entry expires, or leaves the news sitemap's two-day window).
+fn rebuild_hint(
+    next_due: Option<chrono::DateTime<chrono::FixedOffset>>,
+    next_change: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<String> {
+    match (next_due, next_change) {
+        (Some(due), _) => Some(format!(
             "the next scheduled entry goes live at {}; build again then",
             due.to_rfc3339()
+        )),
+        (None, Some(t)) => Some(format!(
+            "what is published changes at {} (an entry expires or leaves the news sitemap); \
+             build again then",
+            t.to_rfc3339()
+        )),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rebuild_hint;
+
+    #[test]
+    fn the_rebuild_hint_names_what_changes() {
+        let due = chrono::DateTime::parse_from_rfc3339("2026-12-08T09:00:00+07:00").unwrap();
+        let change = chrono::DateTime::parse_from_rfc3339("2026-12-09T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            rebuild_hint(Some(due), Some(change)).unwrap(),
+            "the next scheduled entry goes live at 2026-12-08T09:00:00+07:00; build again then"
         );
-    } else if let Some(t) = next_change {
-        eprintln!("an entry expires at {}; build again then", t.to_rfc3339());
+        assert_eq!(
+            rebuild_hint(None, Some(change)).unwrap(),
+            "what is published changes at 2026-12-09T00:00:00+00:00 (an entry expires or \
+             leaves the news sitemap); build again then"
+        );
+        assert_eq!(rebuild_hint(None, None), None);
     }
 }
