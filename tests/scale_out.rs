@@ -336,13 +336,24 @@ fn replicas_behind_nginx_answer_304_and_agree_after_a_reload() {
         &[("x-forwarded-for", "203.0.113.7")],
     );
     assert_eq!(opml.status, 200);
-    let logged =
-        replicas.iter().any(|r| {
+    // Log lines are written by each replica's own writer thread, after the
+    // answer: waited for, bounded.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let logged = replicas.iter().any(|r| {
             r.stderr.lock().unwrap().iter().any(|l| {
                 l.contains("client=203.0.113.7 peer=127.0.0.1 method=GET path=/feeds.opml")
             })
         });
-    assert!(logged, "no replica logged the forwarded client");
+        if logged {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica logged the forwarded client"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Before the edit, every replica has the same ETags.
     let etags = |server: &Server| -> Vec<String> {
