@@ -11,11 +11,9 @@
 //! other line.
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The target of the line `serve` writes for every answered request.
 pub const ACCESS: &str = "vestnik::access";
@@ -226,12 +224,12 @@ pub struct Access<'a> {
 /// Writes the access line for `request`, at level INFO with target
 /// [`ACCESS`], if `RUST_LOG` lets it through.
 pub fn access(request: &Access<'_>) {
-    if !tracing::enabled!(target: "vestnik::access", tracing::Level::INFO) {
+    if !tracing::enabled!(target: ACCESS, tracing::Level::INFO) {
         return;
     }
     let Some((sink, now)) = DIRECT.get().zip(now()) else {
         tracing::info!(
-            target: "vestnik::access",
+            target: ACCESS,
             client = %request.client,
             peer = %request.peer,
             method = %request.method,
