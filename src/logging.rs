@@ -260,7 +260,9 @@ thread_local! {
 /// `Debug` quotes a string.
 fn access_line(now: (u64, u32), r: &Access<'_>, line: &mut String) {
     STAMP.with(|stamp| stamp.write(now, line));
-    line.push_str("  INFO vestnik::access: client=");
+    line.push_str("  INFO ");
+    line.push_str(ACCESS);
+    line.push_str(": client=");
     ip(r.client, line);
     line.push_str(" peer=");
     ip(r.peer, line);
