@@ -23,6 +23,7 @@ pub fn entry(config: &Config, rel: &str, text: &str) -> Entry {
     let ctx = Context {
         config,
         sanitizer: &sanitizer,
+        spool: None,
     };
     let parsed = parse(&ctx, Path::new(rel), rel, text.as_bytes());
     assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);

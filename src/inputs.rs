@@ -28,6 +28,7 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::config::Config;
 use crate::entry::Entry;
 use crate::model::{Feed, Scope, Site};
 
@@ -64,7 +65,11 @@ impl Keys {
         if config.preview {
             let _ = write!(h, "\x1f{:?}", site.schedule.cutoff);
         }
-        let digests: Vec<[u8; 32]> = site.entries.par_iter().map(|e| entry_digest(e)).collect();
+        let digests: Vec<[u8; 32]> = site
+            .entries
+            .par_iter()
+            .map(|e| entry_digest(e, config))
+            .collect();
         let entries = site
             .entries
             .iter()
@@ -131,7 +136,9 @@ fn address(e: &Entry) -> usize {
 }
 
 /// Every field of an entry, and its Markdown source.
-fn entry_digest(e: &Entry) -> [u8; 32] {
+fn entry_digest(e: &Entry, config: &Config) -> [u8; 32] {
+    // The resolved link, as the digest read it when entries kept it resolved.
+    let link = e.link(config);
     // No `..`: a new field must be added here, or this fails to compile.
     let Entry {
         id,
@@ -145,7 +152,7 @@ fn entry_digest(e: &Entry) -> [u8; 32] {
         sections,
         summary_key,
         body,
-        link,
+        canonical: _,
         authors,
         source,
         enclosures,
@@ -192,6 +199,7 @@ mod tests {
         let ctx = crate::entry::Context {
             config,
             sanitizer: &sanitizer,
+            spool: None,
         };
         let parsed = crate::entry::parse(&ctx, Path::new(name), name, text.as_bytes());
         let diagnostics = parsed.diagnostics;

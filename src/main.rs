@@ -205,14 +205,16 @@ fn report(
     }
 }
 
-/// When to build again, so a cron job knows: the next scheduled entry's due
-/// time, else the next time the clock alone changes what is published (an
-/// entry expires, or leaves the news sitemap's two-day window).
+/// When to build again, so a cron job knows: the earliest time the clock
+/// alone changes what is published. That is the next scheduled entry's due
+/// time, unless an entry expires or leaves the news sitemap's two-day window
+/// before it (`next_change` is the earliest of all three).
 fn rebuild_hint(
     next_due: Option<chrono::DateTime<chrono::FixedOffset>>,
     next_change: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Option<String> {
-    match (next_due, next_change) {
+    let due_first = next_due.filter(|due| next_change.is_none_or(|t| due.to_utc() <= t));
+    match (due_first, next_change) {
         (Some(due), _) => Some(format!(
             "the next scheduled entry goes live at {}; build again then",
             due.to_rfc3339()
@@ -246,5 +248,19 @@ mod tests {
              leaves the news sitemap); build again then"
         );
         assert_eq!(rebuild_hint(None, None), None);
+        // An expiry before the next due time: build again at the expiry.
+        let expiry = chrono::DateTime::parse_from_rfc3339("2026-12-08T01:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            rebuild_hint(Some(due), Some(expiry)).unwrap(),
+            "what is published changes at 2026-12-08T01:00:00+00:00 (an entry expires or \
+             leaves the news sitemap); build again then"
+        );
+        // The due time itself is the next change (the schedule's usual case).
+        assert_eq!(
+            rebuild_hint(Some(due), Some(due.to_utc())).unwrap(),
+            "the next scheduled entry goes live at 2026-12-08T09:00:00+07:00; build again then"
+        );
     }
 }

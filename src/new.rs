@@ -206,6 +206,7 @@ mod tests {
         let ctx = crate::entry::Context {
             config: &config,
             sanitizer: &sanitizer,
+            spool: None,
         };
         let parsed = crate::entry::parse(&ctx, Path::new(&p.rel), &p.rel, p.content.as_bytes());
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);

@@ -319,6 +319,7 @@ mod tests {
         let ctx = crate::entry::Context {
             config: &config,
             sanitizer: &sanitizer,
+            spool: None,
         };
         let entries = entries
             .iter()

@@ -64,6 +64,7 @@ fn parse(config: &Config, file: &str) -> Parsed {
     let ctx = Context {
         config,
         sanitizer: &sanitizer,
+        spool: None,
     };
     vestnik::entry::parse(&ctx, Path::new("entries/p.md"), "p.md", file.as_bytes())
 }

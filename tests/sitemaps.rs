@@ -95,6 +95,7 @@ fn big_site(n: usize, newest: chrono::DateTime<Utc>) -> vestnik::model::Site {
     let ctx = vestnik::entry::Context {
         config: &config,
         sanitizer: &sanitizer,
+        spool: None,
     };
     let text = "+++\ntitle = \"Новость <и> «кавычки» & амперсанд\"\ndate = 2024-01-01\nsections = [\"news\"]\n+++\n\nТекст.\n";
     let template = vestnik::entry::parse(&ctx, Path::new("x.md"), "x.md", text.as_bytes())

@@ -77,6 +77,7 @@ fn parse(config: &Config, file: &str) -> Parsed {
     let ctx = Context {
         config,
         sanitizer: &sanitizer,
+        spool: None,
     };
     vestnik::entry::parse(&ctx, Path::new("entries/x.md"), "x.md", file.as_bytes())
 }
@@ -297,7 +298,7 @@ fn script_urls_are_rejected_as_link_and_source_urls() {
             assert!(
                 parsed.entry.is_none(),
                 "{key} = {url:?} was accepted: {:?}",
-                parsed.entry.map(|e| e.link)
+                parsed.entry.map(|e| e.link(&config))
             );
             let messages: Vec<String> = parsed.diagnostics.iter().map(|d| d.to_string()).collect();
             assert!(

@@ -138,6 +138,7 @@ impl Fixture {
         let ctx = Context {
             config: &self.config,
             sanitizer: &self.sanitizer,
+            spool: None,
         };
         vestnik::entry::parse(&ctx, Path::new(ENTRY_PATH), "fuzz.md", bytes)
     }
@@ -270,10 +271,10 @@ pub fn entry_to_feeds(fx: &Fixture, data: &[u8]) {
         vestnik::text::squash_whitespace(&entry.title),
         "title white space is not squashed"
     );
+    let link = entry.link(&site.config);
     assert!(
-        matches!(entry.link.scheme(), "http" | "https"),
-        "entry link is not http(s): {}",
-        entry.link
+        matches!(link.scheme(), "http" | "https"),
+        "entry link is not http(s): {link}"
     );
     render_and_check(&site);
 }

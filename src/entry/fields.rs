@@ -232,7 +232,7 @@ impl<'a> Fields<'a> {
         };
         let sections = required(&fm.sections).and_then(|s| self.sections(s));
         let id = self.id(fm.id.as_ref(), rel);
-        let link = self.link(fm.link.as_ref(), id.as_deref().map_err(|_| Bad));
+        let link = self.link(fm.link.as_ref());
         let source = fm.source.as_ref().map(|s| self.source(s)).transpose();
         let enclosures = self.enclosures(&fm.enclosures);
         let image = fm.image.as_ref().and_then(|i| self.image(i));
@@ -255,8 +255,8 @@ impl<'a> Fields<'a> {
             expires: expires.ok()?,
             sections: sections.ok()?,
             summary_key: summary(fm.summary.as_deref()),
-            body: html::LazyHtml::new(body.to_owned(), self.ctx.sanitizer.clone()),
-            link: link.ok()?,
+            body: html::LazyHtml::stored(body, self.ctx.sanitizer.clone(), self.ctx.spool),
+            canonical: link.ok()?,
             authors: authors(&fm.authors),
             source,
             enclosures,
@@ -492,17 +492,20 @@ impl<'a> Fields<'a> {
 
     /// `link`: an http(s) URL, relative to `base_url` or absolute; the
     /// entry's page on this site when absent, which needs a good `id`.
-    fn link(&mut self, link: Option<&Spanned<String>>, id: Result<&str, Bad>) -> Result<Url, Bad> {
+    /// The `link` key, if there is one (else the entry's own page is its link).
+    fn link(&mut self, link: Option<&Spanned<String>>) -> Result<Option<Url>, Bad> {
         let Some(l) = link else {
-            return Ok(self.ctx.config.url(&crate::urls::news(id?)));
+            return Ok(None);
         };
-        http_url(l.get_ref(), Some(&self.ctx.config.base_url)).map_err(|_| {
-            self.report(
-                l.span().start,
-                format!("link \"{}\" is not an http(s) URL", l.get_ref()),
-            );
-            Bad
-        })
+        http_url(l.get_ref(), Some(&self.ctx.config.base_url))
+            .map(Some)
+            .map_err(|_| {
+                self.report(
+                    l.span().start,
+                    format!("link \"{}\" is not an http(s) URL", l.get_ref()),
+                );
+                Bad
+            })
     }
 
     /// `[source]`: a name, and optional absolute `url` and `feed`.

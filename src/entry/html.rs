@@ -8,6 +8,8 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use std::borrow::Cow;
 use url::Url;
 
+use super::spool::{Batch, Spooled};
+
 /// A reusable HTML sanitizer bound to one base URL.
 ///
 /// Building an ammonia policy costs more than cleaning a short body, so the
@@ -85,29 +87,62 @@ pub enum Retain {
 /// 100,000 entries that is a few thousand, and rendering plus sanitizing is
 /// most of what loading would otherwise cost (measured: 60% of CPU and half
 /// the memory of loading a 10,000-entry corpus).
+///
+/// The Markdown itself is in memory, or in the loader's [`Spool`] when it has
+/// one (see there): then it is read back for the rare render.
 #[derive(Clone)]
 pub struct LazyHtml {
-    markdown: String,
+    markdown: Markdown,
     sanitizer: Sanitizer,
     html: std::sync::OnceLock<String>,
     first_paragraph: std::sync::OnceLock<String>,
 }
 
+/// Where a body's Markdown is.
+#[derive(Clone)]
+enum Markdown {
+    Resident(Box<str>),
+    Spooled(Spooled),
+}
+
 impl LazyHtml {
     /// Bytes of the Markdown source, to estimate rendered sizes without rendering.
     pub fn source_len(&self) -> usize {
-        self.markdown.len()
+        match &self.markdown {
+            Markdown::Resident(text) => text.len(),
+            Markdown::Spooled(at) => at.len(),
+        }
     }
 
     /// The Markdown source: with the configuration (which fixes the
     /// sanitizer), all the rendered body depends on, so [`crate::inputs`]
-    /// keys pages by it.
-    pub fn source(&self) -> &str {
-        &self.markdown
+    /// keys pages by it. Read back from the spool if it is there.
+    pub fn source(&self) -> Cow<'_, str> {
+        match &self.markdown {
+            Markdown::Resident(text) => Cow::Borrowed(text),
+            Markdown::Spooled(at) => Cow::Owned(at.read()),
+        }
     }
 
-    /// A body to render later with `sanitizer`.
+    /// A body to render later with `sanitizer`, kept in memory.
     pub fn new(markdown: String, sanitizer: Sanitizer) -> Self {
+        Self::with(Markdown::Resident(markdown.into_boxed_str()), sanitizer)
+    }
+
+    /// A body to render later with `sanitizer`, put in `spool` when there
+    /// is one (never allocated in memory then), else kept in memory.
+    pub fn stored(
+        markdown: &str,
+        sanitizer: Sanitizer,
+        spool: Option<&std::cell::RefCell<Batch>>,
+    ) -> Self {
+        match spool.and_then(|b| b.borrow_mut().put(markdown)) {
+            Some(at) => Self::with(Markdown::Spooled(at), sanitizer),
+            None => Self::new(markdown.to_owned(), sanitizer),
+        }
+    }
+
+    fn with(markdown: Markdown, sanitizer: Sanitizer) -> Self {
         LazyHtml {
             markdown,
             sanitizer,
@@ -121,7 +156,7 @@ impl LazyHtml {
     /// 100,000 bodies for summaries only the feeds' newest entries show.
     pub fn first_paragraph(&self, retain: Retain) -> Cow<'_, str> {
         cached(&self.first_paragraph, retain, || {
-            first_paragraph(&self.markdown)
+            first_paragraph(&self.source())
         })
     }
 
@@ -130,7 +165,7 @@ impl LazyHtml {
         cached(&self.html, retain, || {
             // A kept body stays for the life of the entry, so it is
             // allocated at its exact size rather than with a growth margin.
-            let mut html = render(&self.markdown, &self.sanitizer).html;
+            let mut html = render(&self.source(), &self.sanitizer).html;
             html.shrink_to_fit();
             html
         })
@@ -231,14 +266,15 @@ pub fn plain_text(html: &str) -> String {
 impl PartialEq for LazyHtml {
     /// Equal sources give equal HTML; whether it was rendered yet does not matter.
     fn eq(&self, other: &Self) -> bool {
-        self.markdown == other.markdown
+        self.source_len() == other.source_len() && self.source() == other.source()
     }
 }
 
 impl std::fmt::Debug for LazyHtml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LazyHtml")
-            .field("markdown_bytes", &self.markdown.len())
+            .field("markdown_bytes", &self.source_len())
+            .field("spooled", &matches!(self.markdown, Markdown::Spooled(_)))
             .field("rendered", &self.html.get().is_some())
             .finish()
     }

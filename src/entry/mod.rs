@@ -7,6 +7,7 @@
 pub mod date;
 mod fields;
 pub mod html;
+pub mod spool;
 
 use std::path::Path;
 
@@ -44,8 +45,10 @@ pub struct Entry {
     pub summary_key: Option<String>,
     /// The body, rendered to sanitized HTML on first use (render appends the source line).
     pub body: html::LazyHtml,
-    /// Canonical URL of the article.
-    pub link: Url,
+    /// The `link` key: the article's canonical URL elsewhere. `None` (the
+    /// usual case) makes it the entry's own page; see [`Entry::link`]. Not
+    /// kept resolved: a `Url` per entry is 12 MB at N = 100,000.
+    pub canonical: Option<Url>,
     /// Author names; empty means the site's default author.
     pub authors: Vec<String>,
     /// Where the article came from.
@@ -66,6 +69,15 @@ impl Entry {
         match &self.summary_key {
             Some(key) => std::borrow::Cow::Borrowed(key),
             None => self.body.first_paragraph(retain),
+        }
+    }
+
+    /// The canonical URL of the article: the `link` key, else the entry's
+    /// own page on the site.
+    pub fn link(&self, config: &Config) -> Url {
+        match &self.canonical {
+            Some(url) => url.clone(),
+            None => config.url(&crate::urls::news(&self.id)),
         }
     }
 
@@ -198,6 +210,9 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// The HTML sanitizer bound to `base_url`.
     pub sanitizer: &'a html::Sanitizer,
+    /// Where bodies go to be kept out of memory (see [`spool`]); `None`
+    /// keeps them in memory. A batch is one thread's, hence the `RefCell`.
+    pub spool: Option<&'a std::cell::RefCell<spool::Batch>>,
 }
 
 /// The result of parsing one file.

@@ -32,6 +32,7 @@ fn parse_bytes(bytes: &[u8]) -> Parsed {
     let ctx = Context {
         config: &config,
         sanitizer: &sanitizer,
+        spool: None,
     };
     parse(&ctx, Path::new("e/x.md"), "2024/x.md", bytes)
 }
@@ -71,7 +72,7 @@ fn minimal_entry_gets_defaults() {
     assert_eq!(e.updated, None);
     assert_eq!(e.sections, ["transport"]);
     assert_eq!(e.summary(html::Retain::Keep), "Первый абзац.");
-    assert_eq!(e.link.as_str(), "http://example.org/news/x");
+    assert_eq!(e.link(&config()).as_str(), "http://example.org/news/x");
     assert_eq!(
         e.body.get(html::Retain::Keep),
         "<p>Первый абзац.</p>\n<p>Второй.</p>\n"
@@ -110,7 +111,7 @@ Body
     assert_eq!(e.sections, ["sport", "transport"]);
     assert_eq!(e.id, "custom-id");
     assert_eq!(e.summary(html::Retain::Keep), "Своя аннотация");
-    assert_eq!(e.link.as_str(), "https://example.com/a?b=1");
+    assert_eq!(e.link(&config()).as_str(), "https://example.com/a?b=1");
     assert_eq!(e.authors, ["Иванова"]);
     let s = e.source.unwrap();
     assert_eq!(s.feed.unwrap().as_str(), "https://tass.ru/rss/v2.xml");
@@ -262,7 +263,7 @@ fn ids_become_url_segments() {
         "%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8%201"
     );
     let e = entry(&GOOD.replace("+++\n\n", "id = \"a b\"\n+++\n\n"));
-    assert_eq!(e.link.as_str(), "http://example.org/news/a%20b");
+    assert_eq!(e.link(&config()).as_str(), "http://example.org/news/a%20b");
     assert_eq!(e.tag_uri(&config()), "tag:example.org,2022-08-22:a%20b");
 }
 

@@ -103,7 +103,7 @@ fn entry(feed: &Feed<'_>, e: &crate::entry::Entry, retain: super::Retain) -> Ent
     let config = &feed.site.config;
     let mut links = vec![link(
         "alternate",
-        e.link.to_string(),
+        e.link(&feed.site.config).to_string(),
         Some("text/html"),
         None,
     )];

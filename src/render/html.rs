@@ -748,7 +748,8 @@ pub fn news(site: &Site, entry: &Entry, retain: super::Retain) -> Vec<u8> {
                     .unwrap_or_else(|| m.url.to_string()),
             })
             .collect(),
-        canonical: (entry.link != own).then(|| entry.link.to_string()),
+        // Only a `link` key can point elsewhere than this page.
+        canonical: (entry.link(config) != own).then(|| entry.link(config).to_string()),
         labels,
         alternates: alternates_,
         subscriptions: section_feeds
@@ -820,6 +821,7 @@ mod tests {
         let ctx = crate::entry::Context {
             config: &config,
             sanitizer: &sanitizer,
+            spool: None,
         };
         let entries = fronts
             .iter()

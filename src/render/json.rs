@@ -83,7 +83,7 @@ pub(super) fn render(feed: &Feed<'_>, retain: super::Retain) -> Vec<u8> {
         .iter()
         .map(|e| Item {
             id: e.tag_uri(config),
-            url: e.link.to_string(),
+            url: e.link(config).to_string(),
             external_url: e
                 .source
                 .as_ref()

@@ -148,7 +148,7 @@ fn item(feed: &Feed<'_>, e: &crate::entry::Entry, retain: super::Retain) -> Item
     }
     Item {
         title: Some(e.title.clone()),
-        link: Some(e.link.to_string()),
+        link: Some(e.link(&feed.site.config).to_string()),
         // RSS 2.0 defines <description> as entity-encoded HTML and readers
         // render it so, but the summary is plain text: a summary with
         // `<img src=x onerror=...>` (from the `summary` key, or an escaped
@@ -212,6 +212,7 @@ mod tests {
         let ctx = Context {
             config: &config,
             sanitizer: &sanitizer,
+            spool: None,
         };
         let file = "+++\ntitle = \"t\"\ndate = 2024-01-01\nsections = [\"a\"]\nsummary = \"1 < 2 & <img src=x onerror=alert(1)>\"\n+++\nBody.\n";
         let entry = parse(&ctx, "x.md".as_ref(), "x.md", file.as_bytes())

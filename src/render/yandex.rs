@@ -147,7 +147,7 @@ fn item(feed: &Feed<'_>, e: &Entry, retain: super::Retain) -> Item {
     let names = authors(feed, e);
     Item {
         title: Some(e.title.clone()),
-        link: Some(e.link.to_string()),
+        link: Some(e.link(&feed.site.config).to_string()),
         description: Some(crate::entry::html::escape(&e.summary(retain))).filter(|s| !s.is_empty()),
         // Yandex reads a plain name here (RSS 2.0 would want an e-mail address).
         author: (!names.is_empty()).then(|| names.join(", ")),
@@ -197,6 +197,7 @@ mod tests {
         let ctx = Context {
             config: &config,
             sanitizer: &sanitizer,
+            spool: None,
         };
         let entries = bodies
             .iter()

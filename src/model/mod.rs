@@ -6,6 +6,8 @@
 //! default size (`feed_limit`) is the feed subscribers see; the later pages
 //! (RFC 5005 paged feeds) hold the rest of the history.
 
+mod order;
+
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -17,6 +19,8 @@ use crate::diagnostic::Diagnostic;
 use crate::entry::Entry;
 use crate::urls;
 
+pub use order::Order;
+
 /// Everything the renderers need, built from one load of the data directory.
 #[derive(Debug)]
 pub struct Site {
@@ -26,8 +30,9 @@ pub struct Site {
     ///
     /// Shared with the loader's per-file cache, so an entry whose file did not
     /// change is the same allocation across reloads; `Arc::ptr_eq` tells the
-    /// snapshot which feeds need no re-render.
-    pub entries: Vec<Arc<Entry>>,
+    /// snapshot which feeds need no re-render. Shared in chunks, so a site
+    /// for an edit costs one chunk, not a copy of the order.
+    pub entries: Order,
     /// Problems found while loading.
     pub diagnostics: Vec<Diagnostic>,
     /// Entries per configured section, in configuration order, counted on first use.
@@ -107,7 +112,7 @@ impl Site {
         entries.sort_by(|a, b| newest_first(a, b));
         Site {
             config,
-            entries,
+            entries: Order::from(entries),
             diagnostics,
             counts: OnceLock::new(),
             schedule: Schedule::default(),
@@ -121,15 +126,12 @@ impl Site {
     }
 
     /// Builds a site from entries already in [`newest_first`] order.
-    pub fn from_sorted(
-        config: Config,
-        entries: Vec<Arc<Entry>>,
-        diagnostics: Vec<Diagnostic>,
-    ) -> Site {
+    pub fn from_sorted(config: Config, entries: Order, diagnostics: Vec<Diagnostic>) -> Site {
         debug_assert!(
             entries
-                .windows(2)
-                .all(|w| newest_first(&w[0], &w[1]).is_le())
+                .iter()
+                .zip(entries.iter().skip(1))
+                .all(|(a, b)| newest_first(a, b).is_le())
         );
         Site {
             config,
@@ -293,7 +295,7 @@ impl Site {
 
     /// The newest modification time of any entry, if there is one.
     pub fn newest(&self) -> Option<DateTime<FixedOffset>> {
-        self.entries.iter().map(|e| e.modified()).max()
+        self.entries.newest()
     }
 }
 
@@ -433,7 +435,7 @@ impl Feed<'_> {
 
 /// Entries per configured section, in configuration order: one hash lookup
 /// per entry and section, no allocation per entry.
-fn count_sections(config: &Config, entries: &[Arc<Entry>]) -> Vec<usize> {
+fn count_sections(config: &Config, entries: &Order) -> Vec<usize> {
     let index: HashMap<&str, usize> = config
         .sections
         .iter()
