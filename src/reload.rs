@@ -37,6 +37,14 @@ pub enum Change {
 /// `git pull` keeps extending the wait, up to [`MAX_DELAY`].
 const QUIET: Duration = Duration::from_millis(10);
 
+/// When every file that changed has also been finished (closed after
+/// writing, renamed or removed), the saves are complete: wait only this
+/// long for the next file of a larger operation (`git` and `rsync` close
+/// one file and open the next within microseconds) before reloading.
+/// Waiting [`QUIET`] instead was 10 of the 23 ms from save to served for one
+/// edit at N = 100,000.
+const SETTLED: Duration = Duration::from_millis(2);
+
 /// Never delay a reload longer than this, however busy the directory is.
 const MAX_DELAY: Duration = Duration::from_millis(300);
 
@@ -45,6 +53,8 @@ const MAX_DELAY: Duration = Duration::from_millis(300);
 pub enum Event {
     /// Something changed in the data directory, or SIGHUP asked for a reload.
     Changed(Change),
+    /// These files are finished: closed after writing, renamed, or removed.
+    Finished(Vec<PathBuf>),
     /// The compression worker finished a resource's gzip variant, or
     /// both, or skipped one whose bytes are no longer served.
     Compressed(Done),
@@ -235,6 +245,9 @@ impl Reloader {
             };
             match event {
                 Event::Compressed(done) => self.install(&mut worker, done),
+                // Closed after a reload already read it: every write before
+                // the close was a change of its own, so nothing is missed.
+                Event::Finished(_) => {}
                 Event::Changed(first) => {
                     let mut compressed = Vec::new();
                     let change = coalesce(first, rx, &mut compressed);
@@ -275,13 +288,16 @@ fn log(report: &Report, diagnostics: &[crate::diagnostic::Diagnostic]) {
 }
 
 /// Gathers the changes that follow `first` until the directory is quiet:
-/// [`QUIET`] after the last change, or [`MAX_DELAY`] after the first.
+/// [`QUIET`] after the last event, or only [`SETTLED`] once every changed
+/// file is finished; never longer than [`MAX_DELAY`] after the first.
 /// Compression results that arrive meanwhile are kept in `compressed`; they
 /// do not extend the wait (the worker may still be compressing an earlier
 /// reload's feeds, and that must not hold this one back).
 fn coalesce(first: Change, rx: &Receiver<Event>, compressed: &mut Vec<Done>) -> Change {
     let started = Instant::now();
-    let mut quiet_at = started + QUIET;
+    let mut writing = Writing::default();
+    writing.changed(&first);
+    let mut quiet_at = started + writing.quiet();
     let mut merged = first;
     loop {
         let now = Instant::now();
@@ -291,14 +307,53 @@ fn coalesce(first: Change, rx: &Receiver<Event>, compressed: &mut Vec<Done>) -> 
         }
         match rx.recv_timeout(until - now) {
             Ok(Event::Changed(next)) => {
+                writing.changed(&next);
                 merged = merge(merged, next);
-                quiet_at = Instant::now() + QUIET;
             }
-            Ok(Event::Compressed(done)) => compressed.push(done),
+            Ok(Event::Finished(paths)) => writing.finished(&paths),
+            Ok(Event::Compressed(done)) => {
+                compressed.push(done);
+                continue;
+            }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         }
+        quiet_at = Instant::now() + writing.quiet();
     }
     merged
+}
+
+/// Which changed files may still be being written, to know how long to
+/// wait for quiet.
+#[derive(Default)]
+struct Writing {
+    /// Changed and not finished since.
+    open: std::collections::HashSet<PathBuf>,
+    /// A change that is not about paths (a rescan, SIGHUP, the clock):
+    /// always wait the full [`QUIET`].
+    other: bool,
+}
+
+impl Writing {
+    fn changed(&mut self, change: &Change) {
+        match change {
+            Change::Paths(paths) => self.open.extend(paths.iter().cloned()),
+            Change::Rescan | Change::Full | Change::Clock => self.other = true,
+        }
+    }
+
+    fn finished(&mut self, paths: &[PathBuf]) {
+        for p in paths {
+            self.open.remove(p);
+        }
+    }
+
+    fn quiet(&self) -> Duration {
+        if self.open.is_empty() && !self.other {
+            SETTLED
+        } else {
+            QUIET
+        }
+    }
 }
 
 fn merge(a: Change, b: Change) -> Change {
@@ -322,31 +377,62 @@ fn merge(a: Change, b: Change) -> Change {
 /// Starts watching `data_dir` recursively; events go to `tx` as [`Change`]s.
 /// Keep the returned watcher alive for as long as watching should go on.
 pub fn watch(data_dir: &Path, tx: Sender<Event>) -> notify::Result<notify::RecommendedWatcher> {
-    use notify::{EventKind, RecursiveMode, Watcher};
+    use notify::{RecursiveMode, Watcher};
     // Symlinked folders are not followed: the loader never walks into them
     // either, and following makes the watcher stat every file of DATA.
     let config = notify::Config::default().with_follow_symlinks(false);
     let mut watcher = notify::RecommendedWatcher::new(
         move |res: notify::Result<notify::Event>| {
-            let change = match res {
-                Ok(event) if event.need_rescan() => Change::Rescan,
-                Ok(event) => match event.kind {
-                    EventKind::Access(_) => return,
-                    _ if event.paths.is_empty() => Change::Rescan,
-                    _ => Change::Paths(event.paths),
+            let event = match res {
+                Ok(event) if event.need_rescan() => Event::Changed(Change::Rescan),
+                Ok(event) => match classify(&event.kind) {
+                    Kind::Ignored => return,
+                    Kind::Finished => Event::Finished(event.paths),
+                    Kind::Changed | Kind::ChangedAndFinished if event.paths.is_empty() => {
+                        Event::Changed(Change::Rescan)
+                    }
+                    Kind::Changed => Event::Changed(Change::Paths(event.paths)),
+                    Kind::ChangedAndFinished => {
+                        // The reload loop is gone only when the server is shutting down.
+                        let _ = tx.send(Event::Changed(Change::Paths(event.paths.clone())));
+                        Event::Finished(event.paths)
+                    }
                 },
                 Err(e) => {
                     tracing::warn!("file watcher: {e}; rescanning");
-                    Change::Rescan
+                    Event::Changed(Change::Rescan)
                 }
             };
-            // The reload loop is gone only when the server is shutting down.
-            let _ = tx.send(Event::Changed(change));
+            let _ = tx.send(event);
         },
         config,
     )?;
     watcher.watch(data_dir, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// What a watcher event means to the reload loop.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// Opens and reads change nothing.
+    Ignored,
+    /// A file was written to or created: more may follow.
+    Changed,
+    /// A file written to was closed: its save is complete.
+    Finished,
+    /// Renamed or removed: a change, and complete.
+    ChangedAndFinished,
+}
+
+fn classify(kind: &notify::EventKind) -> Kind {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Kind::Finished,
+        EventKind::Access(_) => Kind::Ignored,
+        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => Kind::ChangedAndFinished,
+        _ => Kind::Changed,
+    }
 }
 
 #[cfg(test)]
@@ -363,6 +449,42 @@ mod tests {
         assert_eq!(merge(p("a"), Change::Rescan), Change::Rescan);
         assert_eq!(merge(Change::Rescan, Change::Full), Change::Full);
         assert_eq!(merge(Change::Full, p("a")), Change::Full);
+    }
+
+    #[test]
+    fn only_writes_keep_a_file_open() {
+        use notify::EventKind;
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode,
+        };
+        let close = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert_eq!(classify(&close), Kind::Finished);
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        assert_eq!(classify(&open), Kind::Ignored);
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert_eq!(classify(&write), Kind::Changed);
+        assert_eq!(
+            classify(&EventKind::Create(CreateKind::File)),
+            Kind::Changed
+        );
+        for rename in [RenameMode::From, RenameMode::To, RenameMode::Both] {
+            let kind = EventKind::Modify(ModifyKind::Name(rename));
+            assert_eq!(classify(&kind), Kind::ChangedAndFinished);
+        }
+        let remove = EventKind::Remove(RemoveKind::File);
+        assert_eq!(classify(&remove), Kind::ChangedAndFinished);
+
+        // The wait shortens only when every changed file is finished.
+        let p = |s: &str| PathBuf::from(s);
+        let mut w = Writing::default();
+        w.changed(&Change::Paths(vec![p("a"), p("b")]));
+        assert_eq!(w.quiet(), QUIET);
+        w.finished(&[p("a")]);
+        assert_eq!(w.quiet(), QUIET, "b is still being written");
+        w.finished(&[p("b")]);
+        assert_eq!(w.quiet(), SETTLED);
+        w.changed(&Change::Rescan);
+        assert_eq!(w.quiet(), QUIET, "a rescan always waits");
     }
 
     #[test]
