@@ -13,9 +13,9 @@
 //! the editor's file may be half-written, the spooled copy is not. It is
 //! also why the pure core may read it.
 //!
-//! It only grows: an edit spools the new body, and the old one stays until
-//! every entry that names this spool is gone (the file's space is freed
-//! then). A loader starts a new spool on every full load.
+//! A loader makes one spool when it opens. It only grows: an edit spools
+//! the new body, and the old one stays until every entry that names this
+//! spool is gone, at exit (the file's space is freed then).
 //!
 //! On a tmpfs `TMPDIR` the spool is in RAM after all (shared memory, not the
 //! process's RSS); point `TMPDIR` at a disk to keep bodies out of RAM.

@@ -67,11 +67,6 @@ impl Order {
         self.newest.iter().max().copied()
     }
 
-    /// The first entry, if there is one.
-    pub fn first(&self) -> Option<&Arc<Entry>> {
-        self.chunks.first().map(|c| &c[0])
-    }
-
     /// Binary search, as [`slice::binary_search_by`] on the whole order.
     pub fn binary_search_by(
         &self,
@@ -179,26 +174,11 @@ impl From<Vec<Arc<Entry>>> for Order {
     }
 }
 
-impl FromIterator<Arc<Entry>> for Order {
-    fn from_iter<I: IntoIterator<Item = Arc<Entry>>>(iter: I) -> Order {
-        Order::from(iter.into_iter().collect::<Vec<_>>())
-    }
-}
-
 impl std::ops::Index<usize> for Order {
     type Output = Arc<Entry>;
 
     fn index(&self, i: usize) -> &Arc<Entry> {
         self.get(i).expect("Order: index out of bounds")
-    }
-}
-
-impl<'a> IntoIterator for &'a Order {
-    type Item = &'a Arc<Entry>;
-    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a Arc<Entry>> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
     }
 }
 
@@ -318,11 +298,11 @@ mod tests {
     #[test]
     fn an_empty_order_takes_its_first_entry() {
         let mut o = Order::default();
-        assert!(o.is_empty() && o.first().is_none() && o.iter().next().is_none());
+        assert!(o.is_empty() && o.get(0).is_none() && o.iter().next().is_none());
         o.insert(0, entry(7));
         o.insert(1, entry(8));
         o.insert(0, entry(6));
         assert_eq!(titles(&o), ["6", "7", "8"]);
-        assert_eq!(o.first().unwrap().title, "6");
+        assert_eq!(o.get(0).unwrap().title, "6");
     }
 }

@@ -55,7 +55,7 @@ fn pages(site: &Site) -> Vec<Page> {
         .map(|(i, s)| (s.slug.as_str(), i))
         .collect();
     let mut news = Vec::with_capacity(site.entries.len());
-    for e in &site.entries {
+    for e in site.entries.iter() {
         let changed = e.modified();
         newest = newest.max(Some(changed));
         for slug in &e.sections {
